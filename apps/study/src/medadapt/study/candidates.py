@@ -1,0 +1,79 @@
+"""Prompt candidates (STUDY.md §4.1) and the choice of the best one on validation (§4.2: strict '>', grid order)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medadapt.study.config import PromptSelection
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """How a unit's prompts are made: a style's default template or a grammar format, a system prompt, a shot draw."""
+
+    style: str
+    format_seed: int | None = None
+    format: dict[str, Any] | None = None
+    system_prompt: str | None = None
+    shot_seed: int | None = None
+
+    @property
+    def label(self) -> str:
+        """Short text for tables: `default` or `format 3`, with the shot seed when there is one."""
+        head = "default" if self.format_seed is None else f"format {self.format_seed}"
+        return head if self.shot_seed is None else f"{head}, shots seed {self.shot_seed}"
+
+    def as_data(self) -> dict[str, Any]:
+        """The choice as data (the format itself, never only its seed), for run keys and the plan file."""
+        return {
+            "style": self.style,
+            "format_seed": self.format_seed,
+            "format": self.format,
+            "system_prompt": self.system_prompt,
+            "shot_seed": self.shot_seed,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PromptChoice:
+        return cls(**data)
+
+
+def candidate_grid(
+    selection: PromptSelection, *, style: str, system_prompt: str | None, shots: int, formats: Sequence[dict[str, Any]]
+) -> list[PromptChoice]:
+    """The default prompt first, then each grammar sample; × few-shot seeds (inner) when shots > 0."""
+    templates: list[tuple[int | None, dict[str, Any] | None]] = [(None, None)]
+    if selection.mode == "model-specific":
+        templates += list(enumerate(formats))
+    shot_seeds: list[int | None]
+    if shots == 0:
+        shot_seeds = [None]
+    elif selection.mode == "model-specific":
+        shot_seeds = list(range(selection.n_shot_seeds))
+    else:
+        shot_seeds = [selection.test_shot_seed]
+    return [
+        PromptChoice(style=style, format_seed=seed, format=fmt, system_prompt=system_prompt, shot_seed=shot_seed)
+        for seed, fmt in templates
+        for shot_seed in shot_seeds
+    ]
+
+
+def default_choice(selection: PromptSelection, *, style: str, system_prompt: str | None, shots: int) -> PromptChoice:
+    """The model's default prompt with the study's default few-shot draw."""
+    return PromptChoice(
+        style=style, system_prompt=system_prompt, shot_seed=selection.test_shot_seed if shots > 0 else None
+    )
+
+
+def select_best(accuracies: Sequence[float]) -> int:
+    """Index of the best candidate: strictly greater wins, so ties keep the earliest (the default prompt first)."""
+    if not accuracies:
+        raise ValueError("select_best: no candidates were scored")
+    best = 0
+    for index, accuracy in enumerate(accuracies):
+        if accuracy > accuracies[best]:
+            best = index
+    return best

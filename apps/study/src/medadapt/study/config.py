@@ -1,0 +1,295 @@
+"""The YAML study config: what to compare, on what, how, and how to decide; validated before anything runs."""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from medadapt.study.errors import StudyError
+
+Decoding = Literal["greedy", "constrained"]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(_Strict):
+    """A model given by registry name, or by local path with the few registry fields a path cannot tell."""
+
+    name: str | None = Field(default=None, description="registry name, or the display name of a local model")
+    path: str | None = Field(default=None, description="local checkpoint directory (HF layout)")
+    revision: str | None = None
+    prompt_style: str | None = Field(default=None, description="prompt style (default: the registry's, or inferred)")
+    lora: str | None = Field(default=None, description="a LoRA adapter directory applied on top")
+
+    @model_validator(mode="after")
+    def _name_or_path(self) -> ModelRef:
+        if self.name is None and self.path is None:
+            raise ValueError("give `name` (a registry name) or `path` (a local checkpoint directory)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The name shown in tables: the registry name, or the directory name of a local model."""
+        if self.name is not None:
+            return self.name
+        assert self.path is not None
+        return Path(self.path).name
+
+
+def _model_ref(value: Any) -> Any:
+    """A bare string is a registry name, or a local path when it looks like one."""
+    if isinstance(value, str):
+        looks_like_path = value.startswith((".", "/", "~")) or "/" in value and Path(value).expanduser().exists()
+        return {"path": value} if looks_like_path else {"name": value}
+    return value
+
+
+class Pair(_Strict):
+    """A general-domain base model and its medically adapted counterpart."""
+
+    general: ModelRef
+    medical: ModelRef
+
+    @field_validator("general", "medical", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        return _model_ref(value)
+
+
+class Setting(_Strict):
+    """Zero-shot or k-shot prompting."""
+
+    name: str
+    shots: int = Field(ge=0, le=32)
+    tasks: list[str] | None = Field(default=None, description="only these tasks (default: all); the study ran "
+                                    "3-shot on every task but EHRNoteQA and n2c2")
+
+    def applies_to(self, task: str) -> bool:
+        """Whether this setting runs on `task`."""
+        return self.tasks is None or task in self.tasks
+
+
+def _setting(value: Any) -> Any:
+    """Accept `zero-shot`, `3-shot` or a mapping."""
+    if isinstance(value, str):
+        if value == "zero-shot":
+            return {"name": value, "shots": 0}
+        head, _, tail = value.partition("-")
+        if tail == "shot" and head.isdigit():
+            return {"name": value, "shots": int(head)}
+        raise ValueError(f"unknown setting {value!r}; allowed: 'zero-shot', '<k>-shot' (e.g. '3-shot') or a mapping")
+    return value
+
+
+class PromptSelection(_Strict):
+    """Default prompt only, or model-specific selection on validation (STUDY.md §4)."""
+
+    mode: Literal["default", "model-specific"] = "default"
+    n_formats: int = Field(default=10, ge=0, le=1000, description="grammar samples (seeds 0..n-1) besides the default")
+    n_shot_seeds: int = Field(default=10, ge=1, le=1000, description="few-shot draws (seeds 0..n-1) for k-shot")
+    max_val_items: int = Field(default=500, ge=1, description="validation items scored per candidate")
+    val_seed: int = 42
+    test_shot_seed: int = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
+    shot_method: Literal["random", "knn"] = "random"
+
+
+class FineTune(_Strict):
+    """LoRA sweep of both models of every pair, then zero-shot greedy evaluation of the best trial."""
+
+    enabled: bool = False
+    tasks: list[str] = Field(default_factory=list, description="tasks to fine-tune on (default: all with a train split)")
+    ranks: list[int] = Field(default_factory=lambda: [16, 32, 64])
+    learning_rates: list[float] = Field(default_factory=lambda: [1e-5, 2e-5, 5e-5, 1e-4, 2e-4])
+    max_epochs: int = Field(default=10, ge=1)
+    max_train_items: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    decodings: list[Decoding] = Field(default_factory=lambda: ["greedy"])
+
+
+class Statistics(_Strict):
+    """How a cell is decided: the study's CI rule by default, or a corrected p-value."""
+
+    n_resamples: int = Field(default=10_000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    method: Literal["percentile", "bca"] = "percentile"
+    rule: Literal["ci", "corrected-p"] = "ci"
+    correction: Literal["none", "holm", "fdr_bh"] = "holm"
+    seed: int = 0
+
+
+class Limits(_Strict):
+    """Caps for quick studies and the engine's batch sizes."""
+
+    max_test_items: int | None = Field(default=None, ge=1, description="first N test items per task (None: all)")
+    batch_size: int = Field(default=8, ge=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+
+
+class StudyConfig(_Strict):
+    """One comparison study: pairs × tasks × settings × decodings, prompt selection, medopt, fine-tuning, stats."""
+
+    name: str = "study"
+    data_dir: Path = Field(description="root of the task data (relative paths are relative to the config file)")
+    cache_dir: Path | None = None
+    pairs: list[Pair] = Field(min_length=1)
+    tasks: list[str] = Field(min_length=1)
+    settings: list[Annotated[Setting, Field()]] = Field(default_factory=lambda: [Setting(name="zero-shot", shots=0)])
+    decodings: list[Decoding] = Field(default_factory=lambda: ["constrained"], min_length=1)
+    prompt_selection: PromptSelection = Field(default_factory=PromptSelection)
+    medopt: bool = True
+    finetune: FineTune = Field(default_factory=FineTune)
+    statistics: Statistics = Field(default_factory=Statistics)
+    limits: Limits = Field(default_factory=Limits)
+    study_compat: bool = Field(default=False, description="reproduce the study's prompt bugs (STUDY.md §10 5–7)")
+    option_policy: Literal["variants", "study"] = "variants"
+    extraction: Literal["strict", "study"] = "strict"
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _coerce_settings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_setting(item) for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> StudyConfig:
+        for field in ("tasks", "decodings"):
+            values = getattr(self, field)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field} lists a value twice: {values}")
+        names = [s.name for s in self.settings]
+        if len(set(names)) != len(names):
+            raise ValueError(f"settings lists a name twice: {names}")
+        return self
+
+    def resolve_paths(self, base: Path) -> StudyConfig:
+        """Make data, cache and local model paths absolute against the config file's folder."""
+
+        def absolute(path: Path | str) -> Path:
+            p = Path(path).expanduser()
+            return p if p.is_absolute() else (base / p).resolve()
+
+        def ref(model: ModelRef) -> ModelRef:
+            updates: dict[str, Any] = {}
+            if model.path is not None:
+                updates["path"] = str(absolute(model.path))
+            if model.lora is not None:
+                updates["lora"] = str(absolute(model.lora))
+            return model.model_copy(update=updates)
+
+        return self.model_copy(
+            update={
+                "data_dir": absolute(self.data_dir),
+                "cache_dir": None if self.cache_dir is None else absolute(self.cache_dir),
+                "pairs": [Pair(general=ref(p.general), medical=ref(p.medical)) for p in self.pairs],
+            }
+        )
+
+    def models(self) -> list[ModelRef]:
+        """Every distinct model of the study, medical ones first (general models' medopt runs need them)."""
+        seen: dict[str, ModelRef] = {}
+        for pair in self.pairs:
+            seen.setdefault(pair.medical.label, pair.medical)
+        for pair in self.pairs:
+            seen.setdefault(pair.general.label, pair.general)
+        return list(seen.values())
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys allowed at `loc` (the parent of an unknown key), found by walking the config's types."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return None
+    target = _unwrap_model(current)
+    return sorted(target.model_fields) if target is not None else None
+
+
+def _unwrap_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in get_args(tp):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _step(tp: Any, part: Any) -> Any:
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if isinstance(part, int):
+        if get_origin(tp) in (list, tuple):
+            return get_args(tp)[0]
+        return None
+    if get_origin(tp) in (Union, types.UnionType):
+        for arg in get_args(tp):
+            found = _step(arg, part)
+            if found is not None:
+                return found
+        return None
+    model = _unwrap_model(tp)
+    if model is None or part not in model.model_fields:
+        return None
+    return model.model_fields[part].annotation
+
+
+def _describe(error: Any) -> str:
+    """One line for one pydantic error: the dotted path of the key, what is wrong, what is allowed."""
+    loc = tuple(error["loc"])
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(StudyConfig, loc[:-1])
+        message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and error["type"] not in ("model_type",):
+        message += f" (got {error['input']!r})"
+    return f"{path or '<top level>'}: {message}"
+
+
+def parse_config(data: Any, *, source: str, base: Path) -> StudyConfig:
+    """Validate a parsed YAML document; errors become one StudyError line naming the file and key."""
+    if not isinstance(data, dict):
+        raise StudyError(f"{source}: the study config must be a mapping of keys, got {type(data).__name__}")
+    try:
+        config = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        raise StudyError(f"{source}: {_describe(first)}{suffix}") from None
+    return config.resolve_paths(base)
+
+
+def load_config(path: Path) -> StudyConfig:
+    """Read and validate a study config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"study config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StudyError(f"{path}{where}: malformed YAML: {problem}") from None
+    return parse_config(data, source=str(path), base=path.resolve().parent)
+
+
+def config_to_dict(config: StudyConfig) -> dict[str, Any]:
+    """A JSON-ready dump of the resolved config, for the run manifest."""
+    return typing.cast(dict[str, Any], config.model_dump(mode="json"))

@@ -1,0 +1,101 @@
+"""`medadapt demo`: the whole study on this machine, offline — SmolLM2-135M-Instruct against a copy adapted by a short
+medical continued pretraining (built once, cached), on the packaged slices of MMLU anatomy, PubMedQA and MedQA."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from medadapt.study.config import parse_config
+from medadapt.study.errors import StudyError
+
+log = logging.getLogger("medadapt.study")
+
+# The continued pretraining that turns the general model into the demo's "medical" model: small enough for a CPU.
+PRETRAINING = {"full": {"max_steps": 24, "batch_size": 4, "max_length": 256, "learning_rate": 2e-4},
+               "tiny": {"max_steps": 8, "batch_size": 4, "max_length": 128, "learning_rate": 1e-3}}
+
+
+def packaged_path(*parts: str) -> Path:
+    """A file or folder shipped inside medadapt.study (demo data, configs)."""
+    return Path(str(files("medadapt.study").joinpath(*parts)))
+
+
+def demo_corpus() -> list[str]:
+    """Medical text for the continued pretraining: PubMedQA abstracts of the packaged slice that are NOT test items."""
+    data = packaged_path("demo_data", "pubmedqa")
+    records = json.loads((data / "ori_pqal.json").read_text(encoding="utf-8"))
+    test_ids = set(json.loads((data / "test_ground_truth.json").read_text(encoding="utf-8")))
+    texts = []
+    for pmid in sorted(records):
+        if pmid in test_ids:
+            continue
+        record = records[pmid]
+        texts.append(" ".join([*record["CONTEXTS"], record["LONG_ANSWER"]]))
+    return texts
+
+
+def default_demo_cache() -> Path:
+    from medadapt.models.cache import default_cache_dir
+
+    return default_cache_dir() / "demo"
+
+
+def build_demo_models(cache_dir: Path, *, tiny: bool, console: Console) -> tuple[Path, Path]:
+    """The general model and its medically adapted copy (built with medadapt-finetune once, then cached)."""
+    from medadapt.finetune import continued_pretraining
+
+    if tiny:
+        from medadapt.models.testing import build_tiny_causal_lm
+
+        general = build_tiny_causal_lm(cache_dir / "tiny-general", family="llama", seed=0)
+        medical_dir = cache_dir / "tiny-medical"
+        recipe = PRETRAINING["tiny"]
+    else:
+        from medadapt.models.smollm2 import materialize_smollm2
+
+        console.print("materialising SmolLM2-135M-Instruct (once; ~20 s)")
+        general = materialize_smollm2(cache_dir / "models")
+        medical_dir = cache_dir / "smollm2-135m-medical-demo"
+        recipe = PRETRAINING["full"]
+    if not (medical_dir / "config.json").is_file():
+        console.print(f"building the medical model: continued pretraining of {general.name} on PubMedQA abstracts")
+    medical = continued_pretraining(general, demo_corpus(), medical_dir, **recipe)
+    return Path(general), Path(medical)
+
+
+def demo_config(general: Path, medical: Path, *, tiny: bool) -> dict[str, Any]:
+    """The shipped demo config with the model paths and the packaged data filled in."""
+    name = "demo-tiny.yaml" if tiny else "demo.yaml"
+    data = yaml.safe_load(packaged_path("configs", name).read_text(encoding="utf-8"))
+    data["data_dir"] = str(packaged_path("demo_data"))
+    general_name = "tiny-general" if tiny else "smollm2-135m-instruct"
+    medical_name = "tiny-medical" if tiny else "smollm2-135m-medical"
+    data["pairs"] = [
+        {
+            "general": {"name": general_name, "path": str(general), "prompt_style": "chat"},
+            "medical": {"name": medical_name, "path": str(medical), "prompt_style": "chat"},
+        }
+    ]
+    return data
+
+
+def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, console: Console) -> Path:
+    """Build (or reuse) the two models, run the demo study into `out`, return report.html."""
+    from medadapt.study.report.build import REPORT_DIR
+    from medadapt.study.report.html import REPORT_HTML
+    from medadapt.study.runner import execute_study
+
+    if not packaged_path("demo_data").is_dir():
+        raise StudyError("the demo data is missing from this installation of medadapt-study (demo_data/)")
+    cache = Path(cache_dir) if cache_dir is not None else default_demo_cache()
+    general, medical = build_demo_models(cache, tiny=tiny, console=console)
+    config = parse_config(demo_config(general, medical, tiny=tiny), source="demo config", base=Path.cwd())
+    run_dir = execute_study(config, out, console=console)
+    return run_dir / REPORT_DIR / REPORT_HTML

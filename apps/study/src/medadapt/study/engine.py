@@ -1,0 +1,192 @@
+"""Runs one unit (model × task × split × prompt × decoding) on a loaded adapter, streaming records to its shard."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medadapt.study.candidates import PromptChoice
+from medadapt.study.run_key import run_key, scoring_path_versions
+from medadapt.study.store import ShardWriter
+
+LOGPROB_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """Everything that determines a unit's predictions (its descriptor is hashed into the run key)."""
+
+    model: dict[str, Any]
+    task: str
+    split: str
+    shots: int
+    decoding: str
+    prompt: PromptChoice
+    prompt_model: str
+    option_policy: str
+    extraction: str
+    max_new_tokens: int
+    study_compat: bool
+    shot_method: str = "random"
+
+    def descriptor(self) -> dict[str, Any]:
+        """The unit as data; `run_key(descriptor)` is its key."""
+        return {
+            "model": self.model,
+            "task": self.task,
+            "split": self.split,
+            "shots": self.shots,
+            "shot_method": self.shot_method,
+            "decoding": self.decoding,
+            "prompt": self.prompt.as_data(),
+            "prompt_model": self.prompt_model,
+            "option_policy": self.option_policy if self.decoding == "constrained" else None,
+            "extraction": self.extraction if self.decoding == "greedy" else None,
+            "max_new_tokens": self.max_new_tokens if self.decoding == "greedy" else None,
+            "study_compat": self.study_compat,
+            "versions": scoring_path_versions(),
+        }
+
+    @property
+    def key(self) -> str:
+        return run_key(self.descriptor())
+
+
+class PromptBuilder:
+    """Renders a unit's prompts with medadapt-prompts for one adapter (chat template and special tokens)."""
+
+    def __init__(self, adapter: Any, study_compat: bool) -> None:
+        caps = adapter.capabilities
+        self.chat_template = getattr(caps, "chat_template", None)
+        self.special_tokens = dict(getattr(caps, "special_tokens", {}) or {})
+        self.study_compat = study_compat
+
+    def build(self, example: Any, choice: PromptChoice, shots: Sequence[Any]) -> Any:
+        from medadapt.prompts import PromptFormat, build_prompt
+
+        fmt: Any = PromptFormat.from_dict(choice.format) if choice.format is not None else choice.style
+        return build_prompt(
+            example,
+            fmt=fmt,
+            shots=shots,
+            system_prompt=choice.system_prompt,
+            chat_template=self.chat_template,
+            special_tokens=self.special_tokens,
+            study_bugs=self.study_compat,
+        )
+
+
+def _model_input(prompt: Any) -> Any:
+    from medadapt.models import ModelInput
+
+    return ModelInput(text=prompt.text, images=tuple(prompt.images))
+
+
+def _round(values: Sequence[float]) -> list[float | None]:
+    return [round(float(v), LOGPROB_DIGITS) if math.isfinite(float(v)) else None for v in values]
+
+
+class OptionTokenCache:
+    """Option token ids per (letters, prompt tail): prompts of one format end alike, so this is computed rarely."""
+
+    TAIL = 32
+
+    def __init__(self, tokenizer: Any, policy: str) -> None:
+        self.tokenizer = tokenizer
+        self.policy = policy
+        self._cache: dict[tuple[tuple[str, ...], str], Any] = {}
+
+    def get(self, letters: Sequence[str], prompt_text: str) -> Any:
+        from medadapt.decoding import option_token_ids
+
+        key = (tuple(letters), prompt_text[-self.TAIL :])
+        if key not in self._cache:
+            self._cache[key] = option_token_ids(self.tokenizer, list(letters), prompt_tail=key[1], policy=self.policy)
+        return self._cache[key]
+
+
+def run_unit(
+    adapter: Any,
+    unit: UnitSpec,
+    examples: Sequence[Any],
+    shots_for: Callable[[Any], Sequence[Any]],
+    writer: ShardWriter,
+    *,
+    batch_size: int,
+    builder: PromptBuilder,
+    option_tokens: OptionTokenCache,
+    advance: Callable[[int], None] = lambda n: None,
+) -> str:
+    """Score or generate every example not yet stored under the unit's key; return the key.
+
+    Batches are fixed slices of `examples`, so a resumed unit recomputes exactly the batches it had not finished,
+    with the same batch composition (and so the same numbers) as an uninterrupted run.
+    """
+    key = unit.key
+    writer.add_unit(key, unit.descriptor())
+    done = writer.done_ids(key)
+    for start in range(0, len(examples), batch_size):
+        batch = list(examples[start : start + batch_size])
+        if all(ex.id in done for ex in batch):
+            advance(len(batch))
+            continue
+        prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
+        if unit.decoding == "constrained":
+            records = _score_batch(adapter, key, batch, prompts, option_tokens)
+        else:
+            records = _generate_batch(adapter, key, batch, prompts, unit)
+        prompt_records = [{"hash": p.hash, "text": p.text, "images": list(p.images)} for p in prompts]
+        writer.add_batch(prompt_records, records)
+        advance(len(batch))
+    return key
+
+
+def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "id": example.id,
+        "gold": example.answer,
+        "pred": pred,
+        "correct": pred is not None and pred == example.answer,
+        "status": status,
+        "prompt": prompt.hash,
+        "group": getattr(example, "group", None),
+        **extra,
+    }
+
+
+def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], cache: OptionTokenCache) -> list[dict[str, Any]]:
+    import numpy as np
+
+    tokens = [cache.get(ex.letters, p.text) for ex, p in zip(batch, prompts, strict=True)]
+    result = adapter.score_options([_model_input(p) for p in prompts], tokens)
+    logprobs = np.asarray(result.logprobs, dtype=np.float64)
+    records = []
+    for row, (example, prompt) in enumerate(zip(batch, prompts, strict=True)):
+        status = result.status[row]
+        n = len(example.options)
+        values = logprobs[row, :n]
+        pred = None
+        if status == "ok" and np.isfinite(values).any():
+            pred = example.letters[int(np.argmax(np.where(np.isfinite(values), values, -np.inf)))]
+        records.append(_record(key, example, prompt, pred, status, {"logprobs": _round(values)}))
+    return records
+
+
+def _generate_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], unit: UnitSpec) -> list[dict[str, Any]]:
+    from medadapt.decoding import extract_answer
+
+    stop = list(prompts[0].stop) if prompts else []
+    generations = adapter.generate([_model_input(p) for p in prompts], unit.max_new_tokens, stop)
+    records = []
+    for example, prompt, generation in zip(batch, prompts, generations, strict=True):
+        text = generation.text
+        pred = None
+        if generation.status == "ok":
+            # Only the study's mode reads the gold answer (its text fallback); the strict default never sees it.
+            gold = example.answer if unit.extraction == "study" else None
+            pred = extract_answer(text, list(example.options), answer=gold, mode=unit.extraction)
+        records.append(_record(key, example, prompt, pred, generation.status, {"text": text}))
+    return records

@@ -1,0 +1,92 @@
+"""Executors: the same waves of model jobs run in this process (default) or as Ray tasks; both fill one store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from medadapt.study.errors import StudyError
+from medadapt.study.model_job import ModelJob, run_model_job
+from medadapt.study.study_plan import Wave
+
+log = logging.getLogger("medadapt.study")
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress display used by every long step."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run_local(waves: Sequence[Wave], console: Console) -> None:
+    """One model at a time in this process; each model is loaded once for all its tasks and candidates."""
+    with progress_bar(console) as progress:
+        bars: dict[str, Any] = {}
+
+        def advance(description: str, done: int, total: int) -> None:
+            if description not in bars:
+                bars[description] = progress.add_task(description, total=total)
+            progress.update(bars[description], completed=done, total=total)
+
+        for wave in waves:
+            for job in wave.jobs:
+                log.info("job %s on %s", job.model.get("name") or job.model.get("path"), ", ".join(job.tasks))
+                run_model_job(job, advance)
+
+
+def _ray_job(job: ModelJob) -> list[str]:
+    """A Ray task: one (model, task) job, logging into the run directory like the local executor."""
+    from medadapt.study.run_logging import attach_run_log
+
+    attach_run_log(Path(job.run_dir))
+    return run_model_job(job, None)
+
+
+def run_ray(waves: Sequence[Wave], address: str, console: Console, gpus_per_task: float | None = None) -> None:
+    """Each (model, task) job as a Ray task with GPU resources when the cluster has GPUs; waves in order."""
+    try:
+        import ray
+    except ImportError:
+        raise StudyError("the Ray executor needs Ray: pip install 'medadapt-study[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+        if address == "local":
+            ray.init(**kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    try:
+        if gpus_per_task is None:
+            gpus_per_task = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        remote = ray.remote(num_gpus=gpus_per_task, max_retries=0)(_ray_job)
+        with progress_bar(console) as progress:
+            for wave in waves:
+                bar = progress.add_task(f"ray · {wave.name} models", total=len(wave.jobs))
+                pending = {remote.remote(job): job for job in wave.jobs}
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in done:
+                        job = pending.pop(ref)
+                        try:
+                            ray.get(ref)
+                        except ray.exceptions.RayTaskError as exc:
+                            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                            if isinstance(cause, StudyError):
+                                raise cause from None
+                            raise StudyError(f"Ray job {job.model} on {job.tasks} failed: {cause}") from None
+                        progress.advance(bar)
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,114 @@
+"""Optional fine-tuning: a LoRA sweep of both models of every pair (medadapt-finetune), then evaluation of the best
+trial zero-shot on the test split, as the study's §5 regime."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from medadapt.study.candidates import PromptChoice
+from medadapt.study.config import ModelRef, Setting, StudyConfig
+from medadapt.study.store import StoreView, read_shard_plan, shard_name
+
+log = logging.getLogger("medadapt.study")
+
+FINETUNE_DIR = "finetune"
+FT_SETTING = "fine-tuned"
+
+
+def finetuned_label(model: str, task: str) -> str:
+    """The name a fine-tuned model carries in tables and shard names."""
+    return f"{model}+lora-{task}"
+
+
+def finetune_tasks(config: StudyConfig) -> list[str]:
+    """Tasks to fine-tune on: those listed, else every study task."""
+    return list(config.finetune.tasks) or list(config.tasks)
+
+
+def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
+    """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
+    from medadapt.finetune import SweepSpec, run_sweep
+    from medadapt.models import load_adapter
+
+    from medadapt.study.model_identity import model_identity, resolve_spec
+    from medadapt.study.model_job import prompt_style_of, run_model_task
+    from medadapt.study.task_data import load_task_splits
+
+    ft = config.finetune
+    for ref in config.models():
+        spec = resolve_spec(ref)
+        for task in finetune_tasks(config):
+            label = finetuned_label(ref.label, task)
+            splits = load_task_splits(
+                task,
+                config.data_dir,
+                max_test_items=config.limits.max_test_items,
+                max_val_items=config.prompt_selection.max_val_items,
+                val_seed=config.prompt_selection.val_seed,
+                study_compat=config.study_compat,
+            )
+            train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
+            out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
+            console.print(f"fine-tuning {ref.label} on {task}: {len(ft.ranks)}×{len(ft.learning_rates)} trials")
+            sweep = SweepSpec(
+                ranks=tuple(ft.ranks),
+                learning_rates=tuple(ft.learning_rates),
+                max_epochs=ft.max_epochs,
+                batch_size=ft.batch_size,
+            )
+            result = run_sweep(spec, train, splits.val, out_dir, sweep=sweep)
+            ft_spec = result.registry_entry
+            ft_ref = ModelRef(name=label)
+            identity = model_identity(ft_ref, ft_spec)
+            adapter = load_adapter(ft_spec)
+            try:
+                # The fine-tuned prompt: the model's own default template, no system prompt, no demonstrations.
+                choice = PromptChoice(style=prompt_style_of(spec), system_prompt=None, shot_seed=None)
+                run_model_task(
+                    Path(run_dir),
+                    config,
+                    ft_ref,
+                    ft_spec,
+                    identity,
+                    adapter,
+                    splits,
+                    (),
+                    role="fine-tuned",
+                    settings=[Setting(name=FT_SETTING, shots=0)],
+                    decodings=ft.decodings,
+                    forced_choice=choice,
+                )
+            finally:
+                close = getattr(adapter, "close", None)
+                if close is not None:
+                    close()
+
+
+def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
+    """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
+    from medadapt.study.aggregate import Cell, _aligned, _own_entries, _result
+
+    if not config.finetune.enabled:
+        return []
+    cells = []
+    for pair in config.pairs:
+        g, m = pair.general.label, pair.medical.label
+        for task in finetune_tasks(config):
+            gl, ml = finetuned_label(g, task), finetuned_label(m, task)
+            general = _own_entries(read_shard_plan(run_dir, shard_name(gl, task)), role="fine-tuned")
+            medical = _own_entries(read_shard_plan(run_dir, shard_name(ml, task)), role="fine-tuned")
+            for cell_key, med_entry in medical.items():
+                gen_entry = general.get(cell_key)
+                if gen_entry is None:
+                    continue
+                gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
+                if gr is None or mr is None:
+                    continue
+                cell = Cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr)
+                _aligned(gr, mr, cell.label)
+                cells.append(cell)
+    return cells

@@ -1,0 +1,93 @@
+"""Append-only JSON Lines files that survive a kill: whole batches written, flushed and fsynced; torn tails cut."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from medadapt.study.errors import StudyError
+from medadapt.study.run_key import canonical_json
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut an unterminated last line (a write killed half-way); return the number of bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as fh:
+        # Walk back from the end to the last newline; a complete line always ends with one.
+        block = 1 << 16
+        end = size
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            index = chunk.rfind(b"\n")
+            if index >= 0:
+                keep = start + index + 1
+                break
+            end = start
+        else:
+            keep = 0
+        if keep < size:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return size - keep
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete records of a JSON Lines file; an unterminated last line (torn write) is ignored."""
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            if not raw.strip():
+                continue
+            try:
+                yield json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise StudyError(f"{path}:{number}: corrupt record ({exc.msg}); the run store was edited by hand?") from None
+
+
+class JsonlAppender:
+    """An exclusive appender: repairs the tail on open, then appends whole batches with write+flush+fsync."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fh: Any = None
+
+    def __enter__(self) -> JsonlAppender:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("ab")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise StudyError(f"{self.path} is being written by another process") from None
+        repair_torn_tail(self.path)
+        return self
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        """Write every record as one line in a single write, then flush and fsync."""
+        if not records:
+            return
+        payload = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
+        self._fh.write(payload)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        self._fh.close()

@@ -1,0 +1,96 @@
+"""What identifies a model in a run key, and how a study's model reference becomes a medadapt-models spec."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from medadapt.study.config import ModelRef
+from medadapt.study.errors import StudyError
+
+_SMALL_FILE = 1 << 20
+_EDGE = 1 << 20
+
+
+def fingerprint_dir(path: Path) -> str:
+    """A cheap content fingerprint of a checkpoint directory: small files whole, large ones by size and edges."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        size = file.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        with file.open("rb") as fh:
+            if size <= _SMALL_FILE:
+                digest.update(fh.read())
+            else:
+                digest.update(fh.read(_EDGE))
+                fh.seek(size - _EDGE)
+                digest.update(fh.read(_EDGE))
+    return digest.hexdigest()[:16]
+
+
+def resolve_spec(ref: ModelRef) -> Any:
+    """The medadapt-models ModelSpec for a study model: a registry entry, or one built for a local directory."""
+    from medadapt.models import get_model
+
+    if ref.path is None:
+        assert ref.name is not None
+        try:
+            spec = get_model(ref.name)
+        except KeyError as exc:
+            raise StudyError(f"unknown model {ref.name!r}: {exc.args[0] if exc.args else ''}") from None
+        updates: dict[str, Any] = {}
+        if ref.revision is not None:
+            updates["revision"] = ref.revision
+        if ref.lora is not None:
+            updates["lora"] = ref.lora
+        return _with(spec, updates)
+    path = Path(ref.path)
+    if not (path / "config.json").is_file():
+        raise StudyError(f"model {ref.label!r}: {path} is not a checkpoint directory (no config.json)")
+    return _local_spec(ref, path)
+
+
+def _with(spec: Any, updates: dict[str, Any]) -> Any:
+    if not updates:
+        return spec
+    if hasattr(spec, "model_copy"):
+        return spec.model_copy(update=updates)
+    import dataclasses
+
+    return dataclasses.replace(spec, **updates)
+
+
+def _local_spec(ref: ModelRef, path: Path) -> Any:
+    from medadapt.models.registry import spec_from_path
+
+    spec = spec_from_path(path, name=ref.label)
+    updates: dict[str, Any] = {"lora": ref.lora}
+    if ref.revision is not None:
+        updates["revision"] = ref.revision
+    if ref.prompt_style is not None:
+        updates["prompt_style"] = ref.prompt_style
+    return _with(spec, updates)
+
+
+def model_identity(ref: ModelRef, spec: Any) -> dict[str, Any]:
+    """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints."""
+    source = str(getattr(spec, "hf_id_or_path", ref.path or ref.name))
+    identity: dict[str, Any] = {
+        "name": ref.label,
+        "source": source,
+        "revision": getattr(spec, "revision", None),
+        "lora": getattr(spec, "lora", None),
+    }
+    local = Path(source).expanduser()
+    if local.is_dir():
+        identity["source"] = local.name
+        identity["fingerprint"] = fingerprint_dir(local)
+    lora = identity["lora"]
+    if lora and Path(lora).is_dir():
+        identity["lora"] = Path(lora).name
+        identity["lora_fingerprint"] = fingerprint_dir(Path(lora))
+    return identity

@@ -1,0 +1,278 @@
+"""One model's share of a study: loaded once, it runs prompt selection, test and medopt units for its tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medadapt.study.candidates import PromptChoice, candidate_grid, select_best
+from medadapt.study.config import ModelRef, StudyConfig
+from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
+from medadapt.study.errors import StudyError
+from medadapt.study.model_identity import model_identity, resolve_spec
+from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
+from medadapt.study.task_data import TaskSplits, load_task_splits
+
+log = logging.getLogger("medadapt.study")
+
+Advance = Callable[[str, int, int], None]
+"""Progress callback: (description, completed in this step, total of this step)."""
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """Everything a worker needs to run one model on some tasks (plain data: it travels to Ray workers)."""
+
+    run_dir: str
+    config: dict[str, Any]
+    model: dict[str, Any]
+    tasks: tuple[str, ...]
+    counterparts: tuple[dict[str, Any], ...] = field(default=())
+    spec_override: dict[str, Any] | None = None
+
+    @property
+    def study(self) -> StudyConfig:
+        return StudyConfig.model_validate(self.config)
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef.model_validate(self.model)
+
+
+def load_model(ref: ModelRef, spec: Any) -> Any:
+    """Load the adapter of a study model (once per job)."""
+    from medadapt.models import load_adapter
+
+    log.info("loading model %s from %s", ref.label, getattr(spec, "hf_id_or_path", "?"))
+    return load_adapter(spec)
+
+
+def run_model_job(job: ModelJob, advance: Advance | None = None) -> list[str]:
+    """Run every task of the job on one loaded model; return the shards written."""
+    study = job.study
+    ref = job.ref
+    spec = resolve_spec(ref)
+    identity = model_identity(ref, spec)
+    adapter = load_model(ref, spec)
+    shards = []
+    try:
+        for task in job.tasks:
+            splits = load_task_splits(
+                task,
+                study.data_dir,
+                max_test_items=study.limits.max_test_items,
+                max_val_items=study.prompt_selection.max_val_items,
+                val_seed=study.prompt_selection.val_seed,
+                study_compat=study.study_compat,
+            )
+            counterparts = [ModelRef.model_validate(c) for c in job.counterparts]
+            shards.append(
+                run_model_task(
+                    Path(job.run_dir), study, ref, spec, identity, adapter, splits, counterparts, advance=advance
+                )
+            )
+    finally:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            close()
+    return shards
+
+
+def prompt_style_of(spec: Any) -> str:
+    """The registry's prompt style of a model ('default' when it names none)."""
+    return str(getattr(spec, "prompt_style", None) or "default")
+
+
+def system_prompt_for(style: str, task: str) -> str | None:
+    from medadapt.prompts import default_system_prompt
+
+    return default_system_prompt(style, task)
+
+
+def grammar_formats(n: int) -> list[dict[str, Any]]:
+    """The first n grammar samples (seeds 0..n-1) as data."""
+    from medadapt.prompts import sample_format
+
+    return [sample_format(seed).to_dict() for seed in range(n)]
+
+
+class ShotPicker:
+    """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query."""
+
+    def __init__(self, train: Sequence[Any], shots: int, method: str) -> None:
+        self.train = list(train)
+        self.shots = shots
+        self.method = method
+        self._cache: dict[tuple[int | None, str | None], list[Any]] = {}
+
+    def for_seed(self, seed: int | None) -> Callable[[Any], Sequence[Any]]:
+        if self.shots == 0:
+            return lambda example: ()
+        if len(self.train) < self.shots:
+            raise StudyError(f"{self.shots}-shot needs {self.shots} train examples, the task has {len(self.train)}")
+        from medadapt.prompts import select_shots
+
+        def pick(example: Any) -> Sequence[Any]:
+            key = (seed, example.id if self.method == "knn" else None)
+            if key not in self._cache:
+                self._cache[key] = list(
+                    select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
+                )
+            return self._cache[key]
+
+        return pick
+
+
+def run_model_task(
+    run_dir: Path,
+    study: StudyConfig,
+    ref: ModelRef,
+    spec: Any,
+    identity: dict[str, Any],
+    adapter: Any,
+    splits: TaskSplits,
+    counterparts: Sequence[ModelRef],
+    *,
+    role: str = "own",
+    advance: Advance | None = None,
+    settings: Sequence[Any] | None = None,
+    decodings: Sequence[str] | None = None,
+    forced_choice: PromptChoice | None = None,
+) -> str:
+    """Selection, test and medopt units of one (model, task) shard; writes the shard's plan file at the end."""
+    task = splits.task
+    shard = shard_name(ref.label, task)
+    style = prompt_style_of(spec)
+    system_prompt = system_prompt_for(style, task)
+    selection = study.prompt_selection
+    formats = grammar_formats(selection.n_formats) if selection.mode == "model-specific" else []
+    builder = PromptBuilder(adapter, study.study_compat)
+    option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
+    batch_size = study.limits.batch_size
+    val_ids = [ex.id for ex in splits.val]
+    entries: list[dict[str, Any]] = []
+
+    def unit(split: str, shots: int, decoding: str, choice: PromptChoice, prompt_model: str) -> UnitSpec:
+        return UnitSpec(
+            model=identity,
+            task=task,
+            split=split,
+            shots=shots,
+            decoding=decoding,
+            prompt=choice,
+            prompt_model=prompt_model,
+            option_policy=study.option_policy,
+            extraction=study.extraction,
+            max_new_tokens=study.limits.max_new_tokens,
+            study_compat=study.study_compat,
+            shot_method=selection.shot_method,
+        )
+
+    def progress(description: str, total: int) -> Callable[[int], None]:
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if advance is not None:
+                advance(description, done[0], total)
+
+        return step
+
+    with ShardWriter(run_dir, shard) as writer:
+        for setting in settings if settings is not None else study.settings:
+            if not setting.applies_to(task):
+                continue
+            picker = ShotPicker(splits.train, setting.shots, selection.shot_method)
+            for decoding in decodings if decodings is not None else study.decodings:
+                where = f"{ref.label} · {task} · {setting.name} · {decoding}"
+                candidates_out: list[dict[str, Any]] = []
+                if forced_choice is not None:
+                    chosen = forced_choice
+                else:
+                    grid = candidate_grid(
+                        selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats
+                    )
+                    chosen = grid[0]
+                    if len(grid) > 1:
+                        step = progress(f"select {where}", len(grid) * len(splits.val))
+                        accuracies = []
+                        for choice in grid:
+                            u = unit("val", setting.shots, decoding, choice, ref.label)
+                            key = run_unit(
+                                adapter, u, splits.val, picker.for_seed(choice.shot_seed), writer,
+                                batch_size=batch_size, builder=builder, option_tokens=option_tokens, advance=step,
+                            )
+                            accuracy = writer.accuracy(key, val_ids)
+                            accuracies.append(accuracy)
+                            candidates_out.append({"label": choice.label, "key": key, "val_accuracy": accuracy})
+                        chosen = grid[select_best(accuracies)]
+                u = unit("test", setting.shots, decoding, chosen, ref.label)
+                key = run_unit(
+                    adapter, u, splits.test, picker.for_seed(chosen.shot_seed), writer,
+                    batch_size=batch_size, builder=builder, option_tokens=option_tokens,
+                    advance=progress(f"test {where}", len(splits.test)),
+                )
+                entries.append(
+                    {
+                        "setting": setting.name,
+                        "shots": setting.shots,
+                        "decoding": decoding,
+                        "role": role,
+                        "counterpart": None,
+                        "key": key,
+                        "choice": chosen.as_data(),
+                        "choice_label": chosen.label,
+                        "candidates": candidates_out,
+                    }
+                )
+                for counterpart in counterparts:
+                    med_choice = _counterpart_choice(run_dir, counterpart, task, setting.name, decoding)
+                    u = unit("test", setting.shots, decoding, med_choice, counterpart.label)
+                    key = run_unit(
+                        adapter, u, splits.test, picker.for_seed(med_choice.shot_seed), writer,
+                        batch_size=batch_size, builder=builder, option_tokens=option_tokens,
+                        advance=progress(f"medopt {where} ← {counterpart.label}", len(splits.test)),
+                    )
+                    entries.append(
+                        {
+                            "setting": setting.name,
+                            "shots": setting.shots,
+                            "decoding": decoding,
+                            "role": "medopt",
+                            "counterpart": counterpart.label,
+                            "key": key,
+                            "choice": med_choice.as_data(),
+                            "choice_label": med_choice.label,
+                            "candidates": [],
+                        }
+                    )
+    write_shard_plan(
+        run_dir,
+        shard,
+        {
+            "model": ref.label,
+            "task": task,
+            "role": role,
+            "entries": entries,
+            "carved": splits.carved,
+            "filtered": splits.filtered,
+            "n_test": len(splits.test),
+            "n_val": len(splits.val),
+            "n_train": len(splits.train),
+        },
+    )
+    return shard
+
+
+def _counterpart_choice(run_dir: Path, counterpart: ModelRef, task: str, setting: str, decoding: str) -> PromptChoice:
+    """The medical model's selected prompt for the same cell (its plan must exist: medical models run first)."""
+    plan = read_shard_plan(run_dir, shard_name(counterpart.label, task))
+    if plan is None:
+        raise StudyError(f"medopt needs the plan of {counterpart.label} on {task}, which has not run yet")
+    for entry in plan["entries"]:
+        if entry["role"] == "own" and entry["setting"] == setting and entry["decoding"] == decoding:
+            return PromptChoice.from_data(entry["choice"])
+    raise StudyError(f"medopt: {counterpart.label} on {task} has no {setting}/{decoding} result")

@@ -1,0 +1,55 @@
+"""The one-page offline HTML report: inline CSS, figures embedded as base64, no script, no network."""
+
+from __future__ import annotations
+
+import base64
+import math
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+REPORT_HTML = "report.html"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}"
+
+
+def _pval(value: float | None) -> str:
+    return "–" if value is None else (f"{value:.3f}" if value >= 0.001 else "<0.001")
+
+
+def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path) -> Path:
+    """Render report.html next to the figures it embeds."""
+    from jinja2 import Environment, StrictUndefined, select_autoescape
+
+    env = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined, keep_trailing_newline=True)
+    template = env.from_string(
+        files("medadapt.study.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
+    )
+    embedded = [
+        {**f, "data": base64.b64encode((out / f["file"]).read_bytes()).decode("ascii")} for f in figures
+    ]
+    variants = []
+    for variant in ("own prompts", "medopt", "fine-tuned"):
+        rows = [r for r in report["rates"] if r["variant"] == variant]
+        if rows:
+            variants.append((variant, rows))
+    rules = sorted({c["rule"] for c in report["comparisons"]})
+    html = template.render(
+        r=report,
+        figures=embedded,
+        rates_by_variant=variants,
+        rule="; ".join(rules) if rules else "no comparison yet",
+        conf=f"{report['statistics']['confidence']:.0%}",
+        pct=_pct,
+        signed=_signed,
+        pval=_pval,
+    )
+    path = out / REPORT_HTML
+    path.write_text(html, encoding="utf-8")
+    return path

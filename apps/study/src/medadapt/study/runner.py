@@ -1,0 +1,90 @@
+"""Plan → execute → aggregate: a study from its config to its report, resumable in the same run directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from medadapt.study.config import StudyConfig, config_to_dict, load_config, parse_config
+from medadapt.study.errors import StudyError
+from medadapt.study.executors import run_local, run_ray
+from medadapt.study.manifest import write_manifest
+from medadapt.study.preflight import preflight
+from medadapt.study.run_logging import attach_run_log
+from medadapt.study.study_plan import plan_waves
+
+log = logging.getLogger("medadapt.study")
+
+STUDY_FILE = "study.yaml"
+
+
+def read_run_config(run_dir: Path) -> StudyConfig:
+    """The resolved config a run directory was made with."""
+    path = Path(run_dir) / STUDY_FILE
+    if not path.is_file():
+        raise StudyError(f"{run_dir} is not a study run directory (no {STUDY_FILE})")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_config(data, source=str(path), base=path.parent)
+
+
+def prepare_run_dir(run_dir: Path, config: StudyConfig) -> None:
+    """Create the run directory, or accept it for resuming when it holds the same study."""
+    wanted = config_to_dict(config)
+    existing = Path(run_dir) / STUDY_FILE
+    if existing.is_file():
+        have = config_to_dict(read_run_config(run_dir))
+        if have != wanted:
+            changed = sorted(k for k in set(have) | set(wanted) if have.get(k) != wanted.get(k))
+            raise StudyError(
+                f"{run_dir} holds a different study (keys differ: {', '.join(changed)}); use another --out"
+            )
+        return
+    if Path(run_dir).exists() and any(Path(run_dir).iterdir()):
+        raise StudyError(f"{run_dir} exists, is not empty and is not a study run directory; use another --out")
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(run_dir) / f".{STUDY_FILE}.tmp"
+    tmp.write_text(yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    tmp.replace(existing)
+
+
+def default_run_dir(config: StudyConfig) -> Path:
+    """runs/<study name> under the current directory."""
+    return Path("runs") / config.name
+
+
+def execute_study(
+    config: StudyConfig,
+    run_dir: Path,
+    *,
+    console: Console,
+    ray_address: str | None = None,
+) -> Path:
+    """Validate (nothing written on failure), then run every wave, fine-tune if asked, and write the report."""
+    preflight(config)
+    run_dir = Path(run_dir).resolve()
+    prepare_run_dir(run_dir, config)
+    attach_run_log(run_dir)
+    write_manifest(run_dir, config, executor="ray" if ray_address else "local")
+    log.info("study %s in %s", config.name, run_dir)
+    waves = plan_waves(config, run_dir, split_tasks=ray_address is not None)
+    if ray_address:
+        run_ray(waves, ray_address, console)
+    else:
+        run_local(waves, console)
+    if config.finetune.enabled:
+        from medadapt.study.finetune_phase import run_finetune_phase
+
+        run_finetune_phase(config, run_dir, console)
+    from medadapt.study.report.build import build_report
+
+    build_report(run_dir, console=console)
+    return run_dir
+
+
+def run_study_file(config_path: Path, out: Path | None, *, console: Console, ray_address: str | None = None) -> Path:
+    """`medadapt run CONFIG`."""
+    config = load_config(config_path)
+    return execute_study(config, out or default_run_dir(config), console=console, ray_address=ray_address)

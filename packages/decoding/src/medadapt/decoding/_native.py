@@ -1,0 +1,117 @@
+"""Bridge to the compiled ``_core`` extension: device detection, DLPack hand-off and invalid-row policy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medadapt.decoding.inputs import numpy_logits_dtype
+from medadapt.decoding.reference import InvalidRowError, describe_invalid_rows
+from medadapt.decoding.result import ConstrainedResult
+
+try:
+    from medadapt.decoding import _core
+except ImportError:  # pragma: no cover - only a source tree without a build
+    _core = None
+
+_KDLCPU, _KDLCUDA = 1, 2
+
+
+def built_backends() -> list[str]:
+    """Backends the compiled extension was built with (empty when it is missing)."""
+    if _core is None or not hasattr(_core, "constrained_logprobs"):
+        return []
+    return list(_core.built_backends())
+
+
+def device_type(logits: object) -> str:
+    """"cpu" or "cuda" from the object's DLPack device; numpy and array-likes are "cpu"."""
+    if isinstance(logits, np.ndarray) or not hasattr(logits, "__dlpack_device__"):
+        return "cpu"
+    kind, _ = logits.__dlpack_device__()
+    if int(kind) in (_KDLCPU, 3):  # kDLCPU, kDLCUDAHost
+        return "cpu"
+    if int(kind) in (_KDLCUDA, 13):  # kDLCUDA, kDLCUDAManaged
+        return "cuda"
+    raise ValueError(f"logits: DLPack device type {int(kind)} is not supported (cpu or cuda only)")
+
+
+def _torch_current_stream(logits: object) -> int | None:
+    """torch's current CUDA stream for a torch tensor, read without importing torch ourselves."""
+    module = type(logits).__module__
+    if not module.startswith("torch"):
+        return None
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    return int(torch.cuda.current_stream(logits.device).cuda_stream)
+
+
+def _ids_for_kernel(allowed_ids: object, batch: int) -> np.ndarray:
+    """int64 C-contiguous [B, K] ids; values are range-checked in C++ (one pass, no numpy temporaries)."""
+    if hasattr(allowed_ids, "__dlpack__") and not isinstance(allowed_ids, np.ndarray):
+        cpu = getattr(allowed_ids, "cpu", None)
+        allowed_ids = np.from_dlpack(cpu() if cpu is not None else allowed_ids)
+    ids = np.asarray(allowed_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"allowed_ids: expected an integer array, got dtype {ids.dtype}")
+    if ids.ndim == 1:
+        ids = np.broadcast_to(ids, (batch, ids.shape[0]))
+    if ids.ndim != 2:
+        raise ValueError(f"allowed_ids: expected an int array [B, K] (or [K]), got shape {tuple(ids.shape)}")
+    return np.ascontiguousarray(ids, dtype=np.int64)
+
+
+def run(
+    logits: object,
+    allowed_ids: object,
+    *,
+    dtype: str | None,
+    backend: str,
+    invalid: str,
+    threads: int | None,
+    stream: int | None,
+    isa: str | None = None,
+) -> ConstrainedResult:
+    """Validate, call the kernel with the GIL released, and apply the invalid-row policy."""
+    if invalid not in ("raise", "mark"):
+        raise ValueError(f"invalid must be 'raise' or 'mark', got {invalid!r}")
+    where = device_type(logits)
+    if backend == "auto":
+        backend = where
+    if backend != where:
+        raise ValueError(f"backend={backend!r} but the logits live on {where}")
+    if backend not in built_backends():
+        raise ValueError(f"backend {backend!r} is not built in this install (built: {built_backends()})")
+    if isinstance(logits, np.ndarray):
+        kind = numpy_logits_dtype(logits, dtype)
+        if logits.ndim != 2:
+            raise ValueError(f"logits: expected a 2-D [B, V] array, got shape {tuple(logits.shape)}")
+        ids = _ids_for_kernel(allowed_ids, logits.shape[0])
+        out = _core.constrained_logprobs(logits, kind, ids, -1 if threads is None else int(threads), isa)
+    else:
+        if dtype is not None:
+            raise TypeError("dtype= is only for numpy uint16 bfloat16 bits; DLPack tensors carry their dtype")
+        shape = tuple(getattr(logits, "shape", ()))
+        if len(shape) != 2:
+            raise ValueError(f"logits: expected a 2-D [B, V] tensor, got shape {shape}")
+        ids = _ids_for_kernel(allowed_ids, int(shape[0]))
+        if backend == "cuda":
+            if stream is None:
+                stream = _torch_current_stream(logits)
+            capsule = logits.__dlpack__(stream=stream if stream is not None else 1)
+            out = _core.constrained_logprobs_cuda(capsule, ids, 0 if stream is None else int(stream))
+        else:
+            capsule = logits.__dlpack__()
+            out = _core.constrained_logprobs_dlpack(capsule, ids, -1 if threads is None else int(threads), isa)
+    logp, lse, argmax, top, row_max, has_nan = out
+    valid = np.isfinite(row_max) & ~has_nan
+    if not valid.all():
+        if invalid == "raise":
+            raise InvalidRowError(describe_invalid_rows(valid, has_nan, row_max))
+        logp[~valid] = -np.inf
+        lse[~valid] = np.nan
+        argmax[~valid] = -1
+        top[~valid] = -1
+    return ConstrainedResult(logprobs=logp, logsumexp=lse, argmax=argmax, top_token=top, valid=valid)

@@ -1,0 +1,54 @@
+"""Public entry point: dispatch ``constrained_logprobs`` to the compiled CPU/CUDA kernel by where the logits live."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medadapt.decoding import _native
+from medadapt.decoding.reference import reference_constrained_logprobs
+from medadapt.decoding.result import ConstrainedResult
+
+BACKENDS = ("auto", "cpu", "cuda", "numpy")
+
+
+def backends() -> list[str]:
+    """The kernels this install can run: "cpu" (compiled), "cuda" (compiled with CUDA), "numpy" is always there."""
+    return [*_native.built_backends(), "numpy"]
+
+
+def constrained_logprobs(
+    logits: object,
+    allowed_ids: object,
+    *,
+    dtype: str | None = None,
+    backend: str = "auto",
+    invalid: str = "raise",
+    threads: int | None = None,
+    stream: int | None = None,
+    isa: str | None = None,
+) -> ConstrainedResult:
+    """Full-vocabulary log-probs of a few allowed ids per row, in one read of the logits.
+
+    Args:
+        logits: [B, V] numpy array (float32, float16, ml_dtypes.bfloat16, or uint16 bits with dtype="bfloat16")
+            or any DLPack tensor (torch CPU/CUDA, float32/float16/bfloat16); rows may be strided
+            (``logits[:, -1, :]``) but the vocabulary axis must be contiguous.
+        allowed_ids: int [B, K] (or [K], shared by every row); -1 pads ragged rows.
+        dtype: only for numpy uint16 input holding bfloat16 bits ("bfloat16").
+        backend: "auto" (by the logits' device), "cpu", "cuda" or "numpy" (the float32 numpy fallback).
+        invalid: "raise" (default) raises InvalidRowError for rows with NaN/+inf or only -inf; "mark" returns them
+            with ``valid[b] = False``, ``logprobs = -inf``, ``logsumexp = NaN``, ``argmax = top_token = -1``.
+        threads: CPU threads (default: all the process may use).
+        stream: CUDA stream handle to run on (default: torch's current stream for torch tensors, else the default).
+        isa: force a CPU build ("baseline", "avx2", "avx512"); default: the best this processor supports.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy" or (backend == "auto" and not _native.built_backends()):
+        if _native.device_type(logits) != "cpu":
+            raise ValueError("backend 'numpy' needs host logits; this install has no CUDA kernel")
+        return reference_constrained_logprobs(
+            logits, allowed_ids, dtype=dtype, invalid=invalid, compute_dtype=np.float32
+        )
+    return _native.run(logits, allowed_ids, dtype=dtype, backend=backend, invalid=invalid,
+                       threads=threads, stream=stream, isa=isa)

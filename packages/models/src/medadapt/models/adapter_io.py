@@ -1,0 +1,105 @@
+"""The values adapters take and return: model inputs, declared capabilities, scores and generations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "STATUS_OK",
+    "STATUS_TOO_LONG",
+    "Capabilities",
+    "Generation",
+    "ModelInput",
+    "ScoreResult",
+    "Status",
+    "as_model_inputs",
+]
+
+Status = Literal["ok", "too_long"]
+STATUS_OK: Status = "ok"
+# The prompt does not fit the context window: reported, never scored on a silently truncated prompt.
+STATUS_TOO_LONG: Status = "too_long"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One prompt: text, and for VLMs the image files it refers to (in order of the image markers)."""
+
+    text: str
+    images: tuple[str, ...] = ()
+
+
+def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInput]:
+    """Accept str, ModelInput, or anything with `.text` (and optionally `.images`), e.g. medadapt.prompts' Prompt."""
+    if isinstance(prompts, str | ModelInput) or hasattr(prompts, "text"):
+        prompts = [prompts]
+    out: list[ModelInput] = []
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, ModelInput):
+            out.append(prompt)
+        elif isinstance(prompt, str):
+            out.append(ModelInput(prompt))
+        elif isinstance(getattr(prompt, "text", None), str):
+            out.append(ModelInput(prompt.text, tuple(str(p) for p in getattr(prompt, "images", ()) or ())))
+        else:
+            raise TypeError(f"prompts[{i}]: expected str, ModelInput or an object with .text, got {type(prompt).__name__}")
+    return out
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a loaded model accepts, so prompt building can adapt (chat template, system turn, length, images)."""
+
+    chat_template: str | None
+    system_turn: bool
+    context_length: int
+    images: bool
+    special_tokens: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Full-vocabulary log-probs of each option's next token(s) for N prompts.
+
+    Attributes:
+        logprobs: float32 [N, K]; log P(option k | prompt) over the whole vocabulary (variants of one option are
+            log-sum-exp combined); -inf pads prompts with fewer than K options; NaN where status is not "ok".
+        logsumexp: float32 [N]; log-sum-exp of the next-token logits (NaN where not "ok").
+        top_token: int64 [N]; the unconstrained most probable next token (-1 where not "ok").
+        status: per prompt "ok" or "too_long".
+        n_tokens: per prompt, its length in tokens (what decided "too_long").
+    """
+
+    logprobs: np.ndarray
+    logsumexp: np.ndarray
+    top_token: np.ndarray
+    status: list[str]
+    n_tokens: list[int] = field(default_factory=list)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Index of the best option per prompt (first on ties); -1 where the prompt was not scored."""
+        best = np.full(len(self.status), -1, dtype=np.int64)
+        for i, status in enumerate(self.status):
+            if status == STATUS_OK:
+                best[i] = int(np.argmax(self.logprobs[i]))
+        return best
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of prompts that were scored."""
+        return np.array([s == STATUS_OK for s in self.status], dtype=bool)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Greedy text for one prompt, cut before the first stop string; `status` says whether it could run."""
+
+    text: str
+    status: str = STATUS_OK
+    finish_reason: Literal["stop", "eos", "length", "none"] = "length"
+    n_tokens: int = 0

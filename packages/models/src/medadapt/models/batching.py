@@ -1,0 +1,40 @@
+"""Batch planning for scoring and generation: length-sorted batches and the token prefix all prompts share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["common_prefix_length", "length_sorted_batches"]
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped longest-first so padding is small; a batch holds ≤ batch_size rows and ≤ max_batch_tokens."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected ≥ 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # Rows are sorted descending, so the batch's padded width is its first row's length.
+        width = lengths[current[0]] if current else lengths[index]
+        too_many = len(current) >= batch_size
+        too_big = max_batch_tokens is not None and current and width * (len(current) + 1) > max_batch_tokens
+        if current and (too_many or too_big):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every sequence starts with (0 for fewer than one sequence)."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    limit = min(len(s) for s in sequences)
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in sequences):
+        n += 1
+    return n

@@ -1,0 +1,384 @@
+"""The transformers adapter: length-sorted left-padded batches, last-position-only scoring, shared-prefix KV reuse."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from medadapt.models.adapter_io import (
+    STATUS_OK,
+    STATUS_TOO_LONG,
+    Capabilities,
+    Generation,
+    ModelInput,
+    ScoreResult,
+    as_model_inputs,
+)
+from medadapt.models.batching import common_prefix_length, length_sorted_batches
+from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
+from medadapt.models.option_table import OptionTable
+from medadapt.models.protocol import OptionTokensLike
+from medadapt.models.registry import ModelSpec, chat_template_patch
+from medadapt.models.stop_strings import cut_at_stop, stop_strings_criteria
+
+__all__ = ["HFAdapter", "load_hf_adapter", "resolve_dtype", "system_turn_allowed"]
+
+
+def resolve_dtype(dtype: Any, device: str) -> Any:
+    """torch dtype from "auto" (fp32 on CPU, bf16 on CUDA), a name ("bfloat16", "float16", "float32") or a dtype."""
+    import torch
+
+    if dtype == "auto" or dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise ValueError(f"dtype: expected 'auto', one of {sorted(names)} or a torch.dtype, got {dtype!r}")
+    return names[dtype]
+
+
+def _quantization_config(quantization: Any, dtype: Any) -> Any:
+    """A BitsAndBytesConfig for "8bit"/"4bit" (bitsandbytes needed), or the object passed through."""
+    if quantization is None or not isinstance(quantization, str):
+        return quantization
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if quantization == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
+    raise ValueError(f"quantization: expected None, '8bit', '4bit' or a transformers quantization config, got {quantization!r}")
+
+
+def system_turn_allowed(tokenizer: Any, template: str | None) -> bool:
+    """Whether a chat template renders a system message (Mistral v0.1's raises); True without a template."""
+    if not template:
+        return True
+    conversation = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "a"},
+    ]
+    try:
+        tokenizer.apply_chat_template(conversation, chat_template=template, tokenize=False)
+    except Exception:
+        return False
+    return True
+
+
+def _special_tokens(tokenizer: Any) -> dict[str, str]:
+    """bos/eos/pad/unk and additional special tokens, by role name."""
+    out = {}
+    for role in ("bos_token", "eos_token", "pad_token", "unk_token"):
+        value = getattr(tokenizer, role, None)
+        if value:
+            out[role] = str(value)
+    extra = getattr(tokenizer, "additional_special_tokens", None) or []
+    for i, token in enumerate(extra):
+        out[f"additional_{i}"] = str(token)
+    return out
+
+
+class HFAdapter:
+    """A causal LM through transformers; see the package README for the scoring method."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        dtype: Any = "auto",
+        device: str | None = None,
+        device_map: Any = None,
+        quantization: Any = None,
+        attn_implementation: str | None = None,
+        batch_size: int = 8,
+        max_batch_tokens: int | None = 32_768,
+        prefix_reuse: bool = True,
+        min_prefix_tokens: int = 16,
+        merge_lora: bool = False,
+        decoder_backend: str = "auto",
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.prefix_reuse = prefix_reuse
+        self.min_prefix_tokens = min_prefix_tokens
+        self.decoder_backend = decoder_backend
+        if model is None:
+            path = resolve_checkpoint(spec)
+            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device), "revision": None}
+            kwargs.pop("revision")
+            if attn_implementation:
+                kwargs["attn_implementation"] = attn_implementation
+            if device_map is not None:
+                kwargs["device_map"] = device_map
+            quant = _quantization_config(quantization, kwargs["dtype"])
+            if quant is not None:
+                kwargs["quantization_config"] = quant
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+            if device_map is None and quant is None:
+                model = model.to(device)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            if spec.lora:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, resolve_lora(spec.lora, spec.name))
+                if merge_lora:
+                    model = model.merge_and_unload()
+        if tokenizer is None:
+            raise ValueError("tokenizer: required when a model object is passed")
+        self.model = model.eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer = tokenizer
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(base.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._keeps_logits = "logits_to_keep" in params
+        template = chat_template_patch(spec.chat_template_patch, getattr(tokenizer, "chat_template", None))
+        config = getattr(base, "config", None)
+        context = spec.context_length or getattr(config, "max_position_embeddings", None) or tokenizer.model_max_length
+        self.capabilities = Capabilities(
+            chat_template=template,
+            system_turn=system_turn_allowed(tokenizer, template),
+            context_length=int(context),
+            images=False,
+            special_tokens=_special_tokens(tokenizer),
+        )
+
+    # ---- protocol ---------------------------------------------------------------------------------------------
+    @property
+    def tokenizer(self) -> Any:
+        """The HF tokenizer (left padding), e.g. for medadapt.decoding.option_token_ids."""
+        return self._tokenizer
+
+    @property
+    def device(self) -> Any:
+        """Where inputs go (the device of the first parameter; the first shard under device_map)."""
+        return next(self.model.parameters()).device
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a prompt; BOS is added unless the text already starts with it (chat templates add it)."""
+        bos = self._tokenizer.bos_token
+        add_special = not (bos and text.startswith(bos))
+        return list(self._tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def score_options(
+        self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
+    ) -> ScoreResult:
+        """Full-vocabulary log-probs of each option's first token after each prompt (one forward pass per batch)."""
+        import torch
+
+        inputs = as_model_inputs(prompts)
+        table = OptionTable(option_tokens, len(inputs))
+        ids = [self.encode(p.text) for p in inputs]
+        n = len(inputs)
+        status = [STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids]
+        logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
+        logsumexp = np.full(n, np.nan, dtype=np.float32)
+        top = np.full(n, -1, dtype=np.int64)
+        rows = [i for i in range(n) if status[i] == STATUS_OK]
+        if rows:
+            prefix = self._shared_prefix([ids[i] for i in rows])
+            prefix_len = prefix[0] if prefix else 0
+            lengths = [len(ids[i]) - prefix_len for i in rows]
+            with torch.inference_mode():
+                for batch in length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens):
+                    batch_rows = [rows[b] for b in batch]
+                    logits = self._last_logits([ids[r] for r in batch_rows], prefix)
+                    allowed = table.allowed(batch_rows)
+                    result = self._decode(logits, allowed)
+                    logprobs[batch_rows] = table.combine(batch_rows, result.logprobs)
+                    logsumexp[batch_rows] = result.logsumexp
+                    top[batch_rows] = result.top_token
+        return ScoreResult(logprobs, logsumexp, top, status, [len(x) for x in ids])
+
+    def generate(
+        self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """Greedy continuations, batched by length; each cut before its first stop string (EOS always stops)."""
+        import torch
+
+        inputs = as_model_inputs(prompts)
+        ids = [self.encode(p.text) for p in inputs]
+        context = self.capabilities.context_length
+        out: list[Generation | None] = [None] * len(inputs)
+        rows = []
+        for i, x in enumerate(ids):
+            if len(x) >= context:
+                out[i] = Generation("", STATUS_TOO_LONG, "none", 0)
+            else:
+                rows.append(i)
+        stops = [s for s in stop if s]
+        eos_text = self._tokenizer.eos_token
+        specials = [t for t in getattr(self._tokenizer, "all_special_tokens", []) if t]
+        with torch.inference_mode():
+            for batch in length_sorted_batches([len(ids[i]) for i in rows], self.batch_size, self.max_batch_tokens):
+                batch_rows = [rows[b] for b in batch]
+                input_ids, mask = self._left_pad([ids[r] for r in batch_rows])
+                width = input_ids.shape[1]
+                budget = max(1, min(max_new_tokens, context - width))
+                criteria = [stop_strings_criteria(self._tokenizer, stops, width)] if stops else []
+                from transformers import StoppingCriteriaList
+
+                generated = self.model.generate(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    do_sample=False,
+                    num_beams=1,
+                    max_new_tokens=budget,
+                    pad_token_id=self._tokenizer.pad_token_id,
+                    stopping_criteria=StoppingCriteriaList(criteria),
+                    top_p=None,
+                    top_k=None,
+                    temperature=None,
+                )
+                for j, r in enumerate(batch_rows):
+                    new = generated[j, width:].tolist()
+                    out[r] = self._finish(new, stops, eos_text, specials)
+        return [g for g in out if g is not None]
+
+    def close(self) -> None:
+        """Drop the model so its memory can be reclaimed."""
+        import gc
+
+        self.model = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+
+    def __enter__(self) -> HFAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals --------------------------------------------------------------------------------------------
+    def _finish(self, new: list[int], stops: Sequence[str], eos_text: str | None, specials: list[str]) -> Generation:
+        """Decode new tokens, cut at the first stop string or EOS, drop remaining special-token text."""
+        eos_id = self._tokenizer.eos_token_id
+        pad_id = self._tokenizer.pad_token_id
+        if eos_id is not None and eos_id in new:
+            new_cut = new[: new.index(eos_id)]
+            reason = "eos"
+        else:
+            new_cut = [t for t in new if t != pad_id] if pad_id != eos_id else new
+            reason = "length"
+        text = self._tokenizer.decode(new_cut, skip_special_tokens=False)
+        text, stopped = cut_at_stop(text, stops)
+        if stopped:
+            reason = "stop"
+        for token in specials:
+            text = text.replace(token, "")
+        return Generation(text, STATUS_OK, reason, len(new_cut))  # type: ignore[arg-type]
+
+    def _left_pad(self, sequences: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        """[B, T] ids and attention mask, left padded with the pad id."""
+        import torch
+
+        width = max(len(s) for s in sequences)
+        pad = self._tokenizer.pad_token_id
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for i, s in enumerate(sequences):
+            if s:
+                ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+                mask[i, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _shared_prefix(self, sequences: list[list[int]]) -> tuple[int, list[Any]] | None:
+        """(length, per-layer (keys, values)) of the prefix all prompts share, computed once; None when not worth it."""
+        if not self.prefix_reuse or len(sequences) < 2:
+            return None
+        length = min(common_prefix_length(sequences), min(len(s) for s in sequences) - 1)
+        if length < self.min_prefix_tokens:
+            return None
+        import torch
+
+        prefix = torch.tensor([sequences[0][:length]], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1) if self._keeps_logits else \
+                self.model(input_ids=prefix, use_cache=True)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        layers = getattr(cache, "layers", None)
+        if layers is None or any(not hasattr(layer, "keys") for layer in layers):
+            return None  # a cache type we cannot replicate (hybrid/sliding); score without reuse
+        return length, [(layer.keys, layer.values) for layer in layers]
+
+    def _expanded_cache(self, kv: list[Any], batch: int) -> Any:
+        """A fresh DynamicCache holding the prefix keys/values repeated `batch` times (forward appends to it)."""
+        from transformers import DynamicCache
+
+        data = [(k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous()) for k, v in kv]
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return DynamicCache(ddp_cache_data=data, config=base.config)
+
+    def _last_logits(self, sequences: list[list[int]], prefix: tuple[int, list[Any]] | None) -> Any:
+        """Next-token logits [B, V] at each sequence's last position, without materialising [B, T, V]."""
+        import torch
+
+        kwargs: dict[str, Any] = {}
+        if prefix is None:
+            ids, mask = self._left_pad(sequences)
+            positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+            kwargs["use_cache"] = False
+        else:
+            length, kv = prefix
+            ids, suffix_mask = self._left_pad([s[length:] for s in sequences])
+            ones = torch.ones((len(sequences), length), dtype=suffix_mask.dtype, device=suffix_mask.device)
+            mask = torch.cat([ones, suffix_mask], dim=1)
+            positions = (length + suffix_mask.cumsum(dim=1) - 1).clamp(min=length)
+            kwargs[self._cache_kw] = self._expanded_cache(kv, len(sequences))
+            kwargs["use_cache"] = True
+        if self._keeps_logits:
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs)
+            return out.logits[:, -1, :]
+        # Fallback for models without logits_to_keep: run the trunk, apply the head to the last hidden state only.
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        trunk = base.base_model if hasattr(base, "base_model") else base.model
+        hidden = trunk(input_ids=ids, attention_mask=mask, position_ids=positions, **kwargs).last_hidden_state
+        return base.get_output_embeddings()(hidden[:, -1, :])
+
+    def _decode(self, logits: Any, allowed: np.ndarray) -> Any:
+        """Constrained full-vocabulary log-probs through the compiled decoder (float32 logits stay on device)."""
+        from medadapt.decoding import constrained_logprobs
+
+        if logits.dtype.is_floating_point and logits.dtype not in (logits.new_empty(0).float().dtype,):
+            import torch
+
+            if logits.dtype not in (torch.float16, torch.bfloat16):
+                logits = logits.float()
+        return constrained_logprobs(logits.contiguous(), allowed, backend=self.decoder_backend)
+
+
+def load_hf_adapter(spec: ModelSpec, **options: Any) -> HFAdapter:
+    """Entry point `hf` of `medadapt.adapters`."""
+    return HFAdapter(spec, **options)
+
+
+def full_vocab_reference(adapter: HFAdapter, prompt: ModelInput | str) -> Any:
+    """Plain torch log_softmax over all logits of one prompt (batch 1): the oracle the conformance suite compares to."""
+    import torch
+
+    text = prompt.text if isinstance(prompt, ModelInput) else prompt
+    ids = torch.tensor([adapter.encode(text)], device=adapter.device)
+    with torch.inference_mode():
+        logits = adapter.model(input_ids=ids).logits
+    return torch.log_softmax(logits[0, -1].float(), dim=-1)

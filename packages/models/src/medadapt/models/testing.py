@@ -1,0 +1,191 @@
+"""Tiny random models with a locally trained tokenizer: offline stand-ins for real checkpoints in every test suite."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+from medadapt.models.cache import build_once
+
+__all__ = ["CHATML_TEMPLATE", "TINY_SPECIAL_TOKENS", "build_tiny_causal_lm", "build_tiny_llava", "train_tiny_tokenizer"]
+
+# Bumped whenever what the builders write changes, so cached directories are rebuilt.
+_BUILD_VERSION = 1
+_VOCAB_SIZE = 1024
+_CONTEXT_LENGTH = 512
+
+TINY_SPECIAL_TOKENS: dict[str, str] = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "pad_token": "<pad>",
+    "unk_token": "<unk>",
+}
+_CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
+IMAGE_TOKEN = "<image>"
+
+# ChatML, as SmolLM2 and many instruct models use it; `bos_token` comes from the tokenizer's post-processor.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+Family = Literal["llama", "mistral"]
+
+
+def _corpus_lines() -> list[str]:
+    """The small original medical/MCQ corpus shipped in the package (letters A–E, "(A)", "Answer:")."""
+    text = files("medadapt.models").joinpath("corpus/tiny_corpus.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
+    """A byte-level BPE trained on the shipped corpus, wrapped as a PreTrainedTokenizerFast that prepends BOS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = [TINY_SPECIAL_TOKENS[k] for k in ("unk_token", "bos_token", "eos_token", "pad_token")]
+    specials += [*_CHAT_TOKENS, *extra_special]
+    core = Tokenizer(models.BPE(unk_token=TINY_SPECIAL_TOKENS["unk_token"]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_VOCAB_SIZE,
+        min_frequency=2,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(_corpus_lines(), trainer=trainer)
+    bos = TINY_SPECIAL_TOKENS["bos_token"]
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, core.token_to_id(bos))]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        model_max_length=_CONTEXT_LENGTH,
+        padding_side="left",
+        **TINY_SPECIAL_TOKENS,
+    )
+    extra = [*_CHAT_TOKENS, *extra_special]
+    tokenizer.add_special_tokens({"additional_special_tokens": extra})
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def _text_config(family: Family, tokenizer: Any) -> Any:
+    """A 2-layer, hidden-64 decoder config (GQA 4/2) whose ids match the tiny tokenizer."""
+    from transformers import LlamaConfig, MistralConfig
+
+    common: dict[str, Any] = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=_CONTEXT_LENGTH,
+        # Wider than the usual 0.02 so that random logits are spread and argmax comparisons mean something.
+        initializer_range=0.2,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "llama":
+        return LlamaConfig(**common)
+    if family == "mistral":
+        return MistralConfig(sliding_window=None, **common)
+    raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+
+
+def _random_model(model_class: Any, config: Any, seed: int) -> Any:
+    """Initialise deterministically from `seed` without touching the caller's global RNG state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config)
+    return model.eval()
+
+
+def build_tiny_causal_lm(out_dir: str | Path, family: Family = "llama", seed: int = 0) -> Path:
+    """Write (once) a random-init 2-layer Llama/Mistral and its tokenizer to `out_dir`; return the directory."""
+    if family not in ("llama", "mistral"):
+        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+    recipe = {"kind": "tiny-causal-lm", "family": family, "seed": int(seed), "version": _BUILD_VERSION}
+
+    def build(tmp: Path) -> None:
+        from transformers import LlamaForCausalLM, MistralForCausalLM
+
+        tokenizer = train_tiny_tokenizer()
+        config = _text_config(family, tokenizer)
+        model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
+        model = _random_model(model_class, config, seed)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+def _pil_clip_image_processor() -> Any:
+    """The PIL CLIP image processor: the default one wants torchvision, which does not import next to CPU torch."""
+    import transformers
+
+    return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+
+
+def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write (once) a random-init LLaVA (32-px CLIP, patch 8, tiny Llama) with processor to `out_dir`."""
+    recipe = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
+
+    def build(tmp: Path) -> None:
+        from transformers import (
+            CLIPVisionConfig,
+            LlavaConfig,
+            LlavaForConditionalGeneration,
+            LlavaProcessor,
+        )
+
+        tokenizer = train_tiny_tokenizer(extra_special=(IMAGE_TOKEN,))
+        text_config = _text_config("llama", tokenizer)
+        vision_config = CLIPVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            projection_dim=32,
+        )
+        config = LlavaConfig(
+            vision_config=vision_config,
+            text_config=text_config,
+            image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+            # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
+            # "default" drops the CLS feature and num_additional_image_tokens=1 tells the processor so.
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model = _random_model(LlavaForConditionalGeneration, config, seed)
+        image_processor = _pil_clip_image_processor()(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_convert_rgb=True
+        )
+        processor = LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=8,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            image_token=IMAGE_TOKEN,
+            chat_template=CHATML_TEMPLATE,
+        )
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
