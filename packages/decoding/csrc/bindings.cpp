@@ -92,7 +92,7 @@ py::tuple constrained_numpy(const py::array& logits, const std::string& kind, co
   pb.rows = logits.shape(0);
   pb.vocab = logits.shape(1);
   if (pb.vocab == 0) throw py::value_error("logits: vocabulary size V is 0");
-  if (pb.vocab > 1 && logits.strides(1) != size)
+  if (pb.rows > 0 && pb.vocab > 1 && logits.strides(1) != size)
     throw py::value_error("logits: the vocabulary (last) axis must be contiguous, stride is " +
                           std::to_string(logits.strides(1)) + " bytes; pass np.ascontiguousarray(logits)");
   if (pb.rows > 1 && (logits.strides(0) < 0 || logits.strides(0) % size != 0))
@@ -136,7 +136,7 @@ medadapt_decoding::dlpack::ManagedTensor* open_capsule(const py::capsule& capsul
   if (pb.vocab == 0) throw py::value_error("logits: vocabulary size V is 0");
   const int64_t col_stride = t.strides ? t.strides[1] : 1;
   const int64_t row_stride = t.strides ? t.strides[0] : pb.vocab;
-  if (pb.vocab > 1 && col_stride != 1)
+  if (pb.rows > 0 && pb.vocab > 1 && col_stride != 1)
     throw py::value_error("logits: the vocabulary (last) axis must be contiguous, stride is " +
                           std::to_string(col_stride) + " elements; call .contiguous() first");
   if (pb.rows > 1 && row_stride < 0) throw py::value_error("logits: negative row stride is not supported");

@@ -18,8 +18,10 @@ from medadapt.study.errors import StudyError
 log = logging.getLogger("medadapt.study")
 
 # The continued pretraining that turns the general model into the demo's "medical" model: small enough for a CPU.
-PRETRAINING = {"full": {"max_steps": 24, "batch_size": 4, "max_length": 256, "learning_rate": 2e-4},
-               "tiny": {"max_steps": 8, "batch_size": 4, "max_length": 128, "learning_rate": 1e-3}}
+PRETRAINING: dict[str, dict[str, Any]] = {
+    "full": {"max_steps": 24, "batch_size": 4, "sequence_length": 256, "learning_rate": 2e-4},
+    "tiny": {"max_steps": 8, "batch_size": 4, "sequence_length": 128, "learning_rate": 1e-3},
+}
 
 
 def packaged_path(*parts: str) -> Path:
@@ -49,7 +51,7 @@ def default_demo_cache() -> Path:
 
 def build_demo_models(cache_dir: Path, *, tiny: bool, console: Console) -> tuple[Path, Path]:
     """The general model and its medically adapted copy (built with medadapt-finetune once, then cached)."""
-    from medadapt.finetune import continued_pretraining
+    from medadapt.finetune import PretrainingSpec
 
     if tiny:
         from medadapt.models.testing import build_tiny_causal_lm
@@ -64,10 +66,21 @@ def build_demo_models(cache_dir: Path, *, tiny: bool, console: Console) -> tuple
         general = materialize_smollm2(cache_dir / "models")
         medical_dir = cache_dir / "smollm2-135m-medical-demo"
         recipe = PRETRAINING["full"]
-    if not (medical_dir / "config.json").is_file():
-        console.print(f"building the medical model: continued pretraining of {general.name} on PubMedQA abstracts")
-    medical = continued_pretraining(general, demo_corpus(), medical_dir, **recipe)
-    return Path(general), Path(medical)
+    spec = PretrainingSpec(**recipe)
+    return Path(general), adapted_model(Path(general), medical_dir, spec, console)
+
+
+def adapted_model(general: Path, medical_dir: Path, spec: Any, console: Console) -> Path:
+    """The continued-pretraining copy of `general`, reused when the cache holds one made with the same spec."""
+    from medadapt.finetune import continued_pretraining
+
+    record = medical_dir / "training.json"
+    if record.is_file() and (medical_dir / "config.json").is_file():
+        made = json.loads(record.read_text(encoding="utf-8"))
+        if made.get("spec") == spec.model_dump(mode="json") and made.get("base") == str(general.resolve()):
+            return medical_dir
+    console.print(f"building the medical model: continued pretraining of {general.name} on PubMedQA abstracts")
+    return Path(continued_pretraining(general, demo_corpus(), medical_dir, spec, progress=False))
 
 
 def demo_config(general: Path, medical: Path, *, tiny: bool) -> dict[str, Any]:

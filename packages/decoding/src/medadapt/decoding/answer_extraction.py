@@ -113,7 +113,9 @@ def _is_letter_token(output: str, start: int, end: int, letter: str, options: Se
     rest = after.lstrip()
     if rest == "" or after.startswith(("\n", "\r")):
         return True
-    if letter in ("A", "I"):  # English words: accept only when followed by the option's own text
+    if letter in ("A", "I"):  # English words: accept only before the option's own text or "or/and <letter>"
+        if re.match(r"(?:or|and|nor|vs\.?)\s+[\(\[]?[A-Z](?![A-Za-z])", rest):
+            return True
         index = ord(letter) - ord("A")
         return index < len(options) and normalize_text(rest).startswith(normalize_text(options[index]) or "\0")
     return True

@@ -134,6 +134,9 @@ def _token_to_id(tokenizer: object, token: str) -> int:
     """``convert_tokens_to_ids`` (HF) or ``token_to_id`` (tokenizers); the unk id when unknown, as the study did."""
     convert = getattr(tokenizer, "convert_tokens_to_ids", None)
     token_id = convert(token) if convert is not None else tokenizer.token_to_id(token)  # type: ignore[attr-defined]
+    if token_id is None:  # tokenizers.Tokenizer answers None where HF answers the unk id
+        unk = getattr(getattr(tokenizer, "model", None), "unk_token", None)
+        token_id = tokenizer.token_to_id(unk) if unk else None  # type: ignore[attr-defined]
     if token_id is None:
         raise ValueError(f"labels: {token!r} is not a vocabulary entry and the tokenizer has no unk token")
     return int(token_id)

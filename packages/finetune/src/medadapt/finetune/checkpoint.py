@@ -47,6 +47,8 @@ class TrainState:
     epoch_loss_steps: int = 0
     finished: bool = False
     stopped_early: bool = False
+    # Global steps at which this trial was resumed from a checkpoint (provenance; empty when never interrupted).
+    resumed_at: list[int] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:

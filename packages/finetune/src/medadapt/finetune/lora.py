@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from medadapt.finetune.spec import LoraConfigSpec
 
-__all__ = ["LORA_EXCLUDED_MODULES", "attach_lora", "linear_target_modules"]
+__all__ = ["LORA_EXCLUDED_MODULES", "attach_lora", "linear_target_modules", "peft_deprecation_quiet"]
 
 # Module-name parts that never get LoRA, per model kind (data, not name checks scattered in code).
 LORA_EXCLUDED_MODULES: dict[str, tuple[str, ...]] = {
@@ -56,4 +58,13 @@ def attach_lora(model: Any, spec: LoraConfigSpec, *, kind: str = "causal-lm") ->
         modules_to_save=list(spec.modules_to_save) or None,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    with peft_deprecation_quiet():
+        return get_peft_model(model, config)
+
+
+@contextlib.contextmanager
+def peft_deprecation_quiet() -> Iterator[None]:
+    """peft reads transformers' deprecated `is_gradient_checkpointing`; the warning is theirs, not the user's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

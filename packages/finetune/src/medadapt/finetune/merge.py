@@ -7,6 +7,7 @@ from typing import Any
 
 from medadapt.finetune.base_model import ModelSource, load_base_model, load_tokenizer
 from medadapt.finetune.checkpoint import publish_directory
+from medadapt.finetune.lora import peft_deprecation_quiet
 
 __all__ = ["merge_adapter"]
 
@@ -21,7 +22,8 @@ def merge_adapter(base: Any, adapter_dir: str | Path, out_dir: str | Path, *, dt
     if not (adapter_dir / "adapter_config.json").is_file():
         raise FileNotFoundError(f"adapter_dir: missing file {adapter_dir / 'adapter_config.json'}")
     model = load_base_model(source, dtype or torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    with peft_deprecation_quiet():
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.config.use_cache = True
     tokenizer = load_tokenizer(source)
 

@@ -72,9 +72,13 @@ class Runtime:
 
         return torch.bfloat16 if self.precision == "bf16" else torch.float32
 
-    def prepare(self, model: Any, optimizer: Any) -> tuple[Any, Any]:
+    def prepare(self, model: Any, optimizer: Any, micro_batch_size: int = 1) -> tuple[Any, Any]:
         """Move to the device, or let accelerate wrap for DDP/DeepSpeed."""
         if self.accelerator:
+            plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+            if plugin is not None:
+                # No DataLoader goes through prepare(), so DeepSpeed's "auto" batch size is filled here.
+                plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = int(micro_batch_size)
             return self.accelerator.prepare(model, optimizer)
         return model.to(self.device), optimizer
 

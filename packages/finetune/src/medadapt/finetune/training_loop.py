@@ -42,6 +42,7 @@ class TrialResult(BaseModel):
     epochs_run: int
     global_steps: int
     stopped_early: bool
+    resumed_at: list[int]
     adapter_dir: str
     history: list[dict[str, Any]]
 
@@ -227,7 +228,7 @@ def train_trial(
         model.enable_input_require_grads()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(selection.param_groups(model, spec.weight_decay), lr=spec.learning_rate)
-    model, optimizer = runtime.prepare(model, optimizer)
+    model, optimizer = runtime.prepare(model, optimizer, spec.batch_size)
 
     global_batch = spec.batch_size * spec.gradient_accumulation_steps * runtime.world_size
     steps_per_epoch = math.ceil(len(train) / global_batch)
@@ -238,6 +239,7 @@ def train_trial(
     resume_from = latest_checkpoint(trial_dir)
     if resume_from is not None:
         state = load_checkpoint(resume_from, runtime.unwrap(model), optimizer, scheduler)
+        state.resumed_at.append(state.global_step)
 
     def checkpoint() -> None:
         if runtime.is_main:
@@ -318,6 +320,7 @@ def train_trial(
         epochs_run=state.epoch,
         global_steps=state.global_step,
         stopped_early=state.stopped_early,
+        resumed_at=state.resumed_at,
         adapter_dir=str((trial_dir / BEST_DIR).resolve()),
         history=state.history,
     )

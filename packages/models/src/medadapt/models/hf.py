@@ -183,7 +183,7 @@ class HFAdapter:
 
         inputs = as_model_inputs(prompts)
         table = OptionTable(option_tokens, len(inputs))
-        ids = [self.encode(p.text) for p in inputs]
+        ids = [self._input_ids(p) for p in inputs]
         n = len(inputs)
         status = [STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids]
         logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
@@ -197,7 +197,7 @@ class HFAdapter:
             with torch.inference_mode():
                 for batch in length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens):
                     batch_rows = [rows[b] for b in batch]
-                    logits = self._last_logits([ids[r] for r in batch_rows], prefix)
+                    logits = self._batch_logits([inputs[r] for r in batch_rows], [ids[r] for r in batch_rows], prefix)
                     allowed = table.allowed(batch_rows)
                     result = self._decode(logits, allowed)
                     logprobs[batch_rows] = table.combine(batch_rows, result.logprobs)
@@ -212,7 +212,7 @@ class HFAdapter:
         import torch
 
         inputs = as_model_inputs(prompts)
-        ids = [self.encode(p.text) for p in inputs]
+        ids = [self._input_ids(p) for p in inputs]
         context = self.capabilities.context_length
         out: list[Generation | None] = [None] * len(inputs)
         rows = []
@@ -227,15 +227,14 @@ class HFAdapter:
         with torch.inference_mode():
             for batch in length_sorted_batches([len(ids[i]) for i in rows], self.batch_size, self.max_batch_tokens):
                 batch_rows = [rows[b] for b in batch]
-                input_ids, mask = self._left_pad([ids[r] for r in batch_rows])
-                width = input_ids.shape[1]
+                model_inputs = self._generation_inputs([inputs[r] for r in batch_rows], [ids[r] for r in batch_rows])
+                width = model_inputs["input_ids"].shape[1]
                 budget = max(1, min(max_new_tokens, context - width))
                 criteria = [stop_strings_criteria(self._tokenizer, stops, width)] if stops else []
                 from transformers import StoppingCriteriaList
 
                 generated = self.model.generate(
-                    input_ids=input_ids,
-                    attention_mask=mask,
+                    **model_inputs,
                     do_sample=False,
                     num_beams=1,
                     max_new_tokens=budget,
@@ -270,7 +269,22 @@ class HFAdapter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- internals --------------------------------------------------------------------------------------------
+    # ---- internals (a subclass for another model class overrides these three) ---------------------------------
+    def _input_ids(self, prompt: ModelInput) -> list[int]:
+        """The ids the model will see for one prompt (their count decides "too_long")."""
+        if prompt.images:
+            raise ValueError(f"model {self.spec.name!r} takes no images, got {len(prompt.images)} with a prompt")
+        return self.encode(prompt.text)
+
+    def _batch_logits(self, prompts: list[ModelInput], ids: list[list[int]], prefix: Any) -> Any:
+        """Next-token logits [B, V] for one batch."""
+        return self._last_logits(ids, prefix)
+
+    def _generation_inputs(self, prompts: list[ModelInput], ids: list[list[int]]) -> dict[str, Any]:
+        """Keyword arguments for model.generate for one batch (left padded)."""
+        input_ids, mask = self._left_pad(ids)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
     def _finish(self, new: list[int], stops: Sequence[str], eos_text: str | None, specials: list[str]) -> Generation:
         """Decode new tokens, cut at the first stop string or EOS, drop remaining special-token text."""
         eos_id = self._tokenizer.eos_token_id
@@ -371,14 +385,3 @@ class HFAdapter:
 def load_hf_adapter(spec: ModelSpec, **options: Any) -> HFAdapter:
     """Entry point `hf` of `medadapt.adapters`."""
     return HFAdapter(spec, **options)
-
-
-def full_vocab_reference(adapter: HFAdapter, prompt: ModelInput | str) -> Any:
-    """Plain torch log_softmax over all logits of one prompt (batch 1): the oracle the conformance suite compares to."""
-    import torch
-
-    text = prompt.text if isinstance(prompt, ModelInput) else prompt
-    ids = torch.tensor([adapter.encode(text)], device=adapter.device)
-    with torch.inference_mode():
-        logits = adapter.model(input_ids=ids).logits
-    return torch.log_softmax(logits[0, -1].float(), dim=-1)

@@ -75,7 +75,7 @@ def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
     return tokenizer
 
 
-def _text_config(family: Family, tokenizer: Any) -> Any:
+def _text_config(family: Family, tokenizer: Any, head_dim: int | None = None) -> Any:
     """A 2-layer, hidden-64 decoder config (GQA 4/2) whose ids match the tiny tokenizer."""
     from transformers import LlamaConfig, MistralConfig
 
@@ -94,6 +94,8 @@ def _text_config(family: Family, tokenizer: Any) -> Any:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    if head_dim is not None:
+        common["head_dim"] = head_dim
     if family == "llama":
         return LlamaConfig(**common)
     if family == "mistral":
@@ -111,17 +113,25 @@ def _random_model(model_class: Any, config: Any, seed: int) -> Any:
     return model.eval()
 
 
-def build_tiny_causal_lm(out_dir: str | Path, family: Family = "llama", seed: int = 0) -> Path:
-    """Write (once) a random-init 2-layer Llama/Mistral and its tokenizer to `out_dir`; return the directory."""
+def build_tiny_causal_lm(
+    out_dir: str | Path, family: Family = "llama", seed: int = 0, *, head_dim: int | None = None
+) -> Path:
+    """Write (once) a random-init 2-layer Llama/Mistral and its tokenizer to `out_dir`; return the directory.
+
+    `head_dim` (default hidden/heads = 16) exists for engines with a minimum head size: vLLM's CPU attention
+    needs 32 or more.
+    """
     if family not in ("llama", "mistral"):
         raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
-    recipe = {"kind": "tiny-causal-lm", "family": family, "seed": int(seed), "version": _BUILD_VERSION}
+    recipe: dict[str, Any] = {"kind": "tiny-causal-lm", "family": family, "seed": int(seed), "version": _BUILD_VERSION}
+    if head_dim is not None:
+        recipe["head_dim"] = int(head_dim)
 
     def build(tmp: Path) -> None:
         from transformers import LlamaForCausalLM, MistralForCausalLM
 
         tokenizer = train_tiny_tokenizer()
-        config = _text_config(family, tokenizer)
+        config = _text_config(family, tokenizer, head_dim)
         model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
         model = _random_model(model_class, config, seed)
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -213,9 +213,9 @@ def paired_bootstrap(
     if verdict_rule.kind == "pvalue":
         test = verdict_rule.test
         if test != "bootstrap":
-            from medadapt.stats.exact_tests import test_pvalue  # the exact tests import statsmodels
+            from medadapt.stats.exact_tests import named_test_pvalue  # the exact tests import statsmodels
 
-            p_value = test_pvalue(test, pair, n_resamples=n_resamples, seed=seed)
+            p_value = named_test_pvalue(test, pair, n_resamples=n_resamples, seed=seed)
         verdict = verdicts_from_pvalue(arrays.delta, np.array([p_value]), verdict_rule.alpha)[0]
     return PairedResult(
         delta=float(arrays.delta[0]),

@@ -51,7 +51,7 @@ def as_binary(values: ArrayLike, name: str, ids: Sequence[Hashable] | None = Non
     if bad.size:
         first = int(bad[0])
         raise ValueError(
-            f"{name} must be binary correctness (0/1 or bool): {_describe_item(first, ids)} is {arr[first]!r}"
+            f"{name} must be binary correctness (0/1 or bool): {_describe_item(first, ids)} is {arr[first].item()!r}"
             f" ({bad.size} non-binary value{'s' if bad.size > 1 else ''} in all)"
         )
     return arr.astype(np.int8)

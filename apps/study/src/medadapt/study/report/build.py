@@ -32,95 +32,110 @@ def accuracy_interval(correct: int, n: int, confidence: float) -> tuple[float, f
     return float(low), float(high)
 
 
-def compare_cells(cells: Sequence[Cell], config: StudyConfig) -> list[dict[str, Any]]:
-    """Paired bootstrap per cell (medical minus general), corrected p-values within each variant's family."""
-    from medadapt.stats import correct_pvalues, paired_bootstrap
+def verdict_rule(config: StudyConfig) -> Any:
+    """The medadapt.stats rule the config asks for."""
+    from medadapt.stats import VerdictRule
+
+    stats = config.statistics
+    return VerdictRule(
+        kind="ci" if stats.rule == "ci" else "pvalue",
+        confidence=stats.confidence,
+        test="bootstrap",
+        correction=stats.correction,
+    )
+
+
+def compare_cells(cells: Sequence[Cell], config: StudyConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One family per variant (own prompts, medopt, fine-tuned): paired bootstrap per cell (medical minus general),
+    p-values corrected over the family, verdicts by the configured rule. Returns table rows and the families."""
+    from medadapt.stats import compare_family
 
     stats = config.statistics
     rows: list[dict[str, Any]] = []
-    for cell in cells:
-        groups = list(cell.medical_result.groups)
-        use_groups = any(g is not None for g in groups)
-        result = paired_bootstrap(
-            list(cell.medical_result.correct),
-            list(cell.general_result.correct),
+    families: dict[str, Any] = {}
+    for variant in VARIANTS:
+        members = [c for c in cells if c.variant == variant]
+        if not members:
+            continue
+        groups = {}
+        for cell in members:
+            labels = cell.medical_result.groups
+            if any(g is not None for g in labels):
+                groups[cell.label] = [
+                    g if g is not None else f"item:{i}" for i, g in zip(cell.medical_result.ids, labels, strict=True)
+                ]
+        family = compare_family(
+            [(c.label, list(c.medical_result.correct), list(c.general_result.correct)) for c in members],
             n_resamples=stats.n_resamples,
             confidence=stats.confidence,
             method=stats.method,
             seed=stats.seed,
-            groups=[g if g is not None else f"item:{i}" for i, g in zip(cell.medical_result.ids, groups, strict=True)]
-            if use_groups
-            else None,
+            rule=verdict_rule(config),
+            groups=groups or None,
         )
-        rows.append(
-            {
-                "general": cell.general,
-                "medical": cell.medical,
-                "task": cell.task,
-                "setting": cell.setting,
-                "decoding": cell.decoding,
-                "variant": cell.variant,
-                "n": result.n,
-                "accuracy_general": cell.general_result.accuracy,
-                "accuracy_medical": cell.medical_result.accuracy,
-                "prompt_general": cell.general_result.choice_label,
-                "prompt_medical": cell.medical_result.choice_label,
-                "delta": result.delta,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
-                "p_value": result.p_value,
-                "ci_verdict": result.verdict,
-                "rule": result.rule,
-                "key_general": cell.general_result.key,
-                "key_medical": cell.medical_result.key,
-            }
-        )
-    alpha = 1 - stats.confidence
-    for variant in VARIANTS:
-        family = [r for r in rows if r["variant"] == variant]
-        if not family:
-            continue
-        pvalues = [r["p_value"] for r in family]
-        if stats.correction == "none":
-            corrected = pvalues
-        else:
-            corrected = [float(p) for p in correct_pvalues(pvalues, method=stats.correction)]
-        for row, p in zip(family, corrected, strict=True):
-            row["p_corrected"] = p
-            row["correction"] = stats.correction
-            if stats.rule == "ci":
-                row["verdict"] = row["ci_verdict"]
-            else:
-                row["verdict"] = "tie" if p >= alpha or row["delta"] == 0 else ("win" if row["delta"] > 0 else "loss")
-                row["rule"] = f"tie iff {stats.correction}-corrected bootstrap p >= {alpha:.3g}; else sign of Δ"
-    return rows
+        families[variant] = family
+        for cell, comparison in zip(members, family.cells, strict=True):
+            result = comparison.result
+            rows.append(
+                {
+                    "general": cell.general,
+                    "medical": cell.medical,
+                    "task": cell.task,
+                    "setting": cell.setting,
+                    "decoding": cell.decoding,
+                    "variant": variant,
+                    "n": result.n,
+                    "accuracy_general": cell.general_result.accuracy,
+                    "accuracy_medical": cell.medical_result.accuracy,
+                    "prompt_general": cell.general_result.choice_label,
+                    "prompt_medical": cell.medical_result.choice_label,
+                    "delta": result.delta,
+                    "ci_low": result.ci_low,
+                    "ci_high": result.ci_high,
+                    "p_value": comparison.p_value,
+                    "p_corrected": comparison.p_corrected,
+                    "correction": family.correction,
+                    "verdict": comparison.verdict,
+                    "rule": family.rule,
+                    "key_general": cell.general_result.key,
+                    "key_medical": cell.medical_result.key,
+                }
+            )
+    return rows, families
 
 
-def verdict_rates(rows: Sequence[dict[str, Any]], confidence: float) -> dict[str, Any]:
-    """Win/tie/loss counts and rates with Wilson intervals (medadapt.stats.win_tie_loss when it offers them)."""
-    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ("win", "tie", "loss")}
-    n = sum(counts.values())
-    out: dict[str, Any] = {"n": n}
-    for verdict, count in counts.items():
-        low, high = accuracy_interval(count, n, confidence)
-        out[verdict] = {"count": count, "rate": count / n if n else math.nan, "ci_low": low, "ci_high": high}
-    return out
+def verdict_rates(rows: Sequence[dict[str, Any]], confidence: float) -> tuple[dict[str, Any], Any]:
+    """Win/tie/loss counts and rates with Wilson intervals (medadapt.stats.win_tie_loss)."""
+    from medadapt.stats import win_tie_loss
+
+    rates = win_tie_loss([r["verdict"] for r in rows], confidence=confidence, method="wilson")
+    out: dict[str, Any] = {"n": rates.n}
+    for verdict in ("win", "tie", "loss"):
+        low, high = rates.intervals[verdict]
+        out[verdict] = {"count": rates.counts[verdict], "rate": rates.rates[verdict], "ci_low": low, "ci_high": high}
+    return out, rates
 
 
-def rate_tables(rows: Sequence[dict[str, Any]], confidence: float) -> list[dict[str, Any]]:
-    """Rates overall and by pair, task, setting and decoding, for each variant."""
+def rate_tables(rows: Sequence[dict[str, Any]], confidence: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rates overall and by pair, task, setting and decoding, for each variant (+ the per-pair rate objects)."""
     tables = []
+    per_pair: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         family = [r for r in rows if r["variant"] == variant]
         if not family:
             continue
-        tables.append({"variant": variant, "by": "overall", "group": "all", **verdict_rates(family, confidence)})
+        data, overall = verdict_rates(family, confidence)
+        tables.append({"variant": variant, "by": "overall", "group": "all", **data})
+        per_pair[variant] = {"all cells": overall}
         for by, key in (("pair", lambda r: f"{r['medical']} vs {r['general']}"), ("task", lambda r: r["task"]),
                         ("setting", lambda r: r["setting"]), ("decoding", lambda r: r["decoding"])):
             for group in sorted({key(r) for r in family}):
                 members = [r for r in family if key(r) == group]
-                tables.append({"variant": variant, "by": by, "group": group, **verdict_rates(members, confidence)})
-    return tables
+                data, rates = verdict_rates(members, confidence)
+                tables.append({"variant": variant, "by": by, "group": group, **data})
+                if by == "pair":
+                    per_pair[variant][group] = rates
+    return tables, per_pair
 
 
 def prompt_sensitivity(results: StudyResults) -> list[dict[str, Any]]:
@@ -184,12 +199,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def compute_report(run_dir: Path, config: StudyConfig) -> dict[str, Any]:
-    """Every number of the report, as data."""
+def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Every number of the report as data, plus the stats objects the figures are drawn from."""
     results = collect_results(run_dir, config)
     confidence = config.statistics.confidence
-    rows = compare_cells(results.cells, config)
-    return _clean(
+    rows, families = compare_cells(results.cells, config)
+    rates, per_pair = rate_tables(rows, confidence)
+    report = _clean(
         {
             "study": config.name,
             "pairs": [{"general": p.general.label, "medical": p.medical.label} for p in config.pairs],
@@ -203,21 +219,25 @@ def compute_report(run_dir: Path, config: StudyConfig) -> dict[str, Any]:
             "duplicate_records": results.duplicates,
             "accuracy": accuracy_rows(results, confidence),
             "comparisons": rows,
-            "rates": rate_tables(rows, confidence),
+            "rates": rates,
             "prompt_sensitivity": prompt_sensitivity(results),
         }
     )
+    return report, families, per_pair
 
 
 def build_report(run_dir: Path, *, console: Console | None = None) -> Path:
     """Write report.json, the CSV tables, the figures and report.html; return the HTML path."""
     from medadapt.study.report.figures import write_figures
     from medadapt.study.report.html import write_html
+    from medadapt.study.run_logging import attach_run_log
     from medadapt.study.runner import read_run_config
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
-    report = compute_report(run_dir, config)
+    attach_run_log(run_dir)
+    log.info("writing the report of %s", run_dir)
+    report, families, per_pair = compute_report(run_dir, config)
     out = run_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "report.json", report)
@@ -227,8 +247,9 @@ def build_report(run_dir: Path, *, console: Console | None = None) -> Path:
         f"{v}_{f}": r[v][f] for v in ("win", "tie", "loss") for f in ("count", "rate", "ci_low", "ci_high")
     } for r in report["rates"]])
     _write_csv(out / "prompt_sensitivity.csv", report["prompt_sensitivity"])
-    figures = write_figures(report, out)
+    figures = write_figures(families, per_pair, out)
     html = write_html(report, figures, out)
+    log.info("report written: %s", html)
     if console is not None:
         from medadapt.study.report.summary import print_summary
 

@@ -16,7 +16,10 @@ def _pct(value: float | None) -> str:
 
 
 def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:+.1f}"
+    if value is None:
+        return "–"
+    text = f"{100 * value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def _pval(value: float | None) -> str:

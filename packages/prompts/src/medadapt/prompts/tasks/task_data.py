@@ -1,0 +1,54 @@
+"""What a loader returns (`TaskData`) and the error it raises for a malformed row (`DataFormatError`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+from medadapt.prompts.example import QAExample
+
+
+class DataFormatError(ValueError):
+    """A row of a dataset file is malformed; names the file, the line (or row) and the field."""
+
+    def __init__(self, path: Path | str, line: int | None, field: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = "" if field is None else f" field {field!r}"
+        super().__init__(f"{where}:{what} {problem}")
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Examples of one split of one task, with every deliberate filtering counted by reason."""
+
+    task: str
+    split: str
+    examples: list[QAExample]
+    filtered: dict[str, int] = dataclasses.field(default_factory=dict)
+    n_read: int = 0
+    sources: tuple[str, ...] = ()
+    layout: str = "original"
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+class FilterCounter:
+    """Counts rows left out on purpose, by reason, so no row disappears silently."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        """Record `n` rows left out for `reason`."""
+        if n:
+            self._counts[reason] += n
+
+    def as_dict(self) -> dict[str, int]:
+        """Reason -> count, in first-seen order."""
+        return dict(self._counts)

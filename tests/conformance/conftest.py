@@ -1,0 +1,127 @@
+"""Adapters under test, each with its plain-torch oracle; every test in this folder runs over all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from medadapt.models.adapter_io import ModelInput
+from medadapt.models.testing import build_tiny_causal_lm, build_tiny_llava
+
+SHOTS = (
+    "The following are multiple choice questions about medical knowledge.\n\n"
+    "Question: Which organ produces insulin?\n(A) Liver\n(B) Pancreas\n(C) Spleen\n(D) Kidney\nAnswer: (B)\n\n"
+    "Question: Which drug reverses an opioid overdose?\n(A) Naloxone\n(B) Atropine\n(C) Flumazenil\n(D) Adrenaline\n"
+    "Answer: (A)\n\n"
+)
+QUESTIONS = (
+    "Question: Which nerve innervates the diaphragm?\n(A) Vagus\n(B) Phrenic\n(C) Radial\n(D) Facial\nAnswer: (",
+    "Question: Which vitamin deficiency causes scurvy?\n(A) A\n(B) B12\n(C) C\n(D) D\nAnswer: (",
+    "Question: A child has a barking cough and stridor; what is the most likely diagnosis among these?\n"
+    "(A) Asthma\n(B) Croup\n(C) Pneumonia\n(D) Otitis media\nAnswer: (",
+    "Question: Heart?\n(A) a\n(B) b\n(C) c\n(D) d\nAnswer: (",
+    "Question: Which imaging modality uses no ionising radiation?\n(A) CT\n(B) X-ray\n(C) MRI\n(D) Fluoroscopy\nAnswer: (",
+)
+
+
+@dataclass
+class Case:
+    """An adapter plus the oracle: next-token logits [V] of one prompt from a plain, unbatched forward pass."""
+
+    name: str
+    adapter: Any
+    reference_logits: Callable[[ModelInput], np.ndarray]
+    prompts: list[ModelInput]
+    atol: float = 1e-4
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("conformance")
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (200, 30, 40)).save(root / "colour.png")
+    Image.new("L", (32, 32), 90).save(root / "grey.png")
+    return {
+        "llama": build_tiny_causal_lm(root / "llama"),
+        "mistral": build_tiny_causal_lm(root / "mistral", family="mistral", seed=1),
+        "llava": build_tiny_llava(root / "llava"),
+        "images": root,
+    }
+
+
+def _causal_lm_oracle(path: Path, encode: Callable[[str], list[int]]) -> Callable[[ModelInput], np.ndarray]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+    def logits(prompt: ModelInput) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([encode(prompt.text)])).logits
+        return out[0, -1].double().numpy()
+
+    return logits
+
+
+def _llava_oracle(path: Path) -> Callable[[ModelInput], np.ndarray]:
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).eval()
+    processor = AutoProcessor.from_pretrained(path)
+
+    def logits(prompt: ModelInput) -> np.ndarray:
+        images = [Image.open(p).convert("RGB") for p in prompt.images] or None
+        text = prompt.text if prompt.text.count("<image>") == len(prompt.images) else "<image>\n" * len(prompt.images) + prompt.text
+        batch = processor(images=images, text=[text], return_tensors="pt")
+        with torch.inference_mode():
+            out = model(**batch).logits
+        return out[0, -1].double().numpy()
+
+    return logits
+
+
+CASES = ["hf-llama", "hf-mistral", "llava", "chain"]
+
+
+def _build_case(name: str, dirs: dict[str, Path]) -> Case:
+    from medadapt.models.loading import load_adapter
+
+    text_prompts = [ModelInput(SHOTS + q) for q in QUESTIONS]
+    if name in ("hf-llama", "hf-mistral"):
+        path = dirs[name.split("-")[1]]
+        adapter = load_adapter(str(path), batch_size=2, min_prefix_tokens=8, prefix_reuse=name == "hf-llama")
+        return Case(name, adapter, _causal_lm_oracle(path, adapter.encode), text_prompts)
+    images = dirs["images"]
+    vqa_prompts = [
+        ModelInput("<image>\n" + QUESTIONS[0], (str(images / "colour.png"),)),
+        ModelInput(QUESTIONS[1], (str(images / "grey.png"),)),
+        ModelInput(QUESTIONS[2]),
+        ModelInput("<image>\n" + QUESTIONS[3], (str(images / "grey.png"),)),
+    ]
+    if name == "llava":
+        adapter = load_adapter(str(dirs["llava"]), batch_size=3)
+        return Case(name, adapter, _llava_oracle(dirs["llava"]), vqa_prompts)
+    if name == "chain":
+        from medadapt.models.chain import ChainAdapter, ColourStatsClassifier, VLMCaptioner
+
+        text = load_adapter(str(dirs["llama"]), batch_size=3, min_prefix_tokens=4)
+        expert = VLMCaptioner(load_adapter(str(dirs["llava"])), max_new_tokens=6)
+        adapter = ChainAdapter(text, ColourStatsClassifier(), {"radiology": expert, "pathology": expert})
+        text_oracle = _causal_lm_oracle(dirs["llama"], text.encode)
+        return Case(name, adapter, lambda p: text_oracle(adapter.merge(p)), vqa_prompts)
+    raise KeyError(name)
+
+
+@pytest.fixture(scope="session", params=CASES)
+def case(request: pytest.FixtureRequest, tiny_dirs: dict[str, Path]) -> Iterator[Case]:
+    built = _build_case(request.param, tiny_dirs)
+    yield built
+    built.adapter.close()

@@ -1,0 +1,64 @@
+"""LLaVA LoRA (§7.4) on medadapt-models' tiny LLaVA with real VQA-RAD images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medadapt.finetune.spec import SweepSpec, TrainingSpec
+from medadapt.finetune.supervised import IGNORE_INDEX, SupervisedPair
+from medadapt.finetune.sweep import run_sweep
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from medadapt.models.testing import build_tiny_llava
+
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava")
+
+
+def _pairs(shared_data: Path) -> list[SupervisedPair]:
+    images = sorted((shared_data / "vqa-rad" / "images").glob("*.jpg"))[:12]
+    return [
+        SupervisedPair(
+            prompt="<image>\nQuestion: Is there an abnormality?\nAnswer:",
+            target=" yes" if i % 2 else " no",
+            images=(str(path),),
+            example_id=path.stem,
+        )
+        for i, path in enumerate(images)
+    ]
+
+
+def test_llava_lora_trains_language_linears_only(tiny_llava: Path, shared_data: Path, tmp_path: Path) -> None:
+    pairs = _pairs(shared_data)
+    spec = SweepSpec(ranks=(4,), learning_rates=(3e-3,), training=TrainingSpec(max_epochs=2, batch_size=4))
+    result = run_sweep(tiny_llava, pairs[:8], pairs[8:], tmp_path / "sweep", spec, progress=False)
+    history = result.best_trial.history
+    assert len(history) == 2 and history[1]["val_loss"] < history[0]["val_loss"]
+    config = json.loads((Path(result.best_trial.adapter_dir) / "adapter_config.json").read_text())
+    targets = config["target_modules"]
+    assert targets and all("language_model" in t for t in targets)
+    assert not any(part in t for t in targets for part in ("vision_tower", "multi_modal_projector", "lm_head"))
+    assert result.registry_entry.adapter == "llava" and result.registry_entry.lora == result.best_trial.adapter_dir
+
+
+def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path) -> None:
+    from transformers import AutoProcessor
+
+    from medadapt.finetune.vlm import encode_vlm_pair
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    pair = _pairs(shared_data)[0]
+    f = encode_vlm_pair(processor, pair)
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    n_image = f.input_ids.count(image_id)
+    assert n_image > 1  # expanded to one token per patch
+    assert all(label == IGNORE_INDEX for tok, label in zip(f.input_ids, f.labels, strict=True) if tok == image_id)
+    assert f.labels[-1] == processor.tokenizer.eos_token_id
+    assert "pixel_values" in f.extras
+    bad = SupervisedPair(prompt="no tag here", target=" yes", images=pair.images, example_id="x")
+    with pytest.raises(ValueError, match="0 '<image>' tags for 1 images"):
+        encode_vlm_pair(processor, bad)
