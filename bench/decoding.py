@@ -34,8 +34,13 @@ VOCABS = (32000, 128256, 152064)
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
-def median_seconds(fn: Callable[[torch.Tensor], object], pool: list[torch.Tensor], reps: int, budget_s: float,
-                   sync: Callable[[], None]) -> float:
+def median_seconds(
+    fn: Callable[[torch.Tensor], object],
+    pool: list[torch.Tensor],
+    reps: int,
+    budget_s: float,
+    sync: Callable[[], None],
+) -> float:
     """Median wall time of fn(pool[i]), cycling i through the pool (cold: each call reads fresh memory)."""
     for i in range(2):
         fn(pool[i % len(pool)])
@@ -97,13 +102,15 @@ def run_cases(device: str, dtypes: tuple[str, ...], reps: int, budget: float) ->
             for vocab in VOCABS:
                 pool = make_pool(batch, vocab, dtype, device)
                 rng = np.random.default_rng(0)
-                ids_np = np.stack([rng.choice(vocab, K, replace=False) for _ in range(batch)]).astype(np.int64)
+                ids_np = np.stack([rng.choice(vocab, K, replace=False) for _ in range(batch)]).astype(
+                    np.int64
+                )
                 ids_t = torch.from_numpy(ids_np).to(device)
 
-                def kernel(x: torch.Tensor) -> object:
+                def kernel(x: torch.Tensor, ids_np: np.ndarray = ids_np) -> object:
                     return dec.constrained_logprobs(x, ids_np)
 
-                def torch_ls(x: torch.Tensor) -> object:
+                def torch_ls(x: torch.Tensor, ids_t: torch.Tensor = ids_t) -> object:
                     logp = torch.log_softmax(x, dim=-1, dtype=torch.float32).gather(-1, ids_t)
                     return logp, logp.argmax(-1)
 
@@ -115,11 +122,20 @@ def run_cases(device: str, dtypes: tuple[str, ...], reps: int, budget: float) ->
                 err = float(np.abs(got.logprobs - want).max())
                 assert np.array_equal(got.argmax, want.argmax(-1)), (dname, batch, vocab)
                 nbytes = pool[0].numel() * pool[0].element_size()
-                t = {name: median_seconds(fn, pool, reps, budget, sync)
-                     for name, fn in (("kernel", kernel), ("torch", torch_ls), ("sum", torch_sum))}
-                row = {"device": device, "dtype": dname, "B": batch, "V": vocab, "MB": nbytes / 1e6, "err": err,
-                       **{f"{k}_ms": v * 1e3 for k, v in t.items()},
-                       **{f"{k}_gbs": nbytes / v / 1e9 for k, v in t.items()}}
+                t = {
+                    name: median_seconds(fn, pool, reps, budget, sync)
+                    for name, fn in (("kernel", kernel), ("torch", torch_ls), ("sum", torch_sum))
+                }
+                row = {
+                    "device": device,
+                    "dtype": dname,
+                    "B": batch,
+                    "V": vocab,
+                    "MB": nbytes / 1e6,
+                    "err": err,
+                    **{f"{k}_ms": v * 1e3 for k, v in t.items()},
+                    **{f"{k}_gbs": nbytes / v / 1e9 for k, v in t.items()},
+                }
                 row["speedup"] = t["torch"] / t["kernel"]
                 row["share_of_sum"] = t["sum"] / t["kernel"]
                 rows.append(row)
@@ -128,15 +144,19 @@ def run_cases(device: str, dtypes: tuple[str, ...], reps: int, budget: float) ->
     return rows
 
 
-HEADER = ("| device | dtype | B | V | MB | kernel ms | kernel GB/s | torch log_softmax+gather ms | torch.sum ms | "
-          "torch.sum GB/s | speed-up vs torch | kernel / torch.sum bandwidth | max abs Δ vs torch |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = (
+    "| device | dtype | B | V | MB | kernel ms | kernel GB/s | torch log_softmax+gather ms | torch.sum ms | "
+    "torch.sum GB/s | speed-up vs torch | kernel / torch.sum bandwidth | max abs Δ vs torch |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def format_row(r: dict[str, object]) -> str:
-    return (f"| {r['device']} | {r['dtype']} | {r['B']} | {r['V']} | {r['MB']:.1f} | {r['kernel_ms']:.3f} | "
-            f"{r['kernel_gbs']:.1f} | {r['torch_ms']:.3f} | {r['sum_ms']:.3f} | {r['sum_gbs']:.1f} | "
-            f"{r['speedup']:.1f}x | {100 * r['share_of_sum']:.0f}% | {r['err']:.1e} |")
+    return (
+        f"| {r['device']} | {r['dtype']} | {r['B']} | {r['V']} | {r['MB']:.1f} | {r['kernel_ms']:.3f} | "
+        f"{r['kernel_gbs']:.1f} | {r['torch_ms']:.3f} | {r['sum_ms']:.3f} | {r['sum_gbs']:.1f} | "
+        f"{r['speedup']:.1f}x | {100 * r['share_of_sum']:.0f}% | {r['err']:.1e} |"
+    )
 
 
 def load_average() -> str:
@@ -162,7 +182,9 @@ def write_section(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch and kernel threads")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch and kernel threads"
+    )
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     parser.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when available)")
     args = parser.parse_args()
@@ -173,9 +195,11 @@ def main() -> None:
         devices = args.devices.split(",")
     load_before = load_average()
     env = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_"))}
-    print(f"medadapt-decoding {dec.__version__} ({', '.join(dec.backends())}; CPU build "
-          f"{dec._native._core.cpu_isa() if dec._native._core else 'none'}), torch {torch.__version__}, "
-          f"numpy {np.__version__}, threads {args.threads}, load average {load_before}, env {env or 'default'}")
+    print(
+        f"medadapt-decoding {dec.__version__} ({', '.join(dec.backends())}; CPU build "
+        f"{dec._native._core.cpu_isa() if dec._native._core else 'none'}), torch {torch.__version__}, "
+        f"numpy {np.__version__}, threads {args.threads}, load average {load_before}, env {env or 'default'}"
+    )
     print(HEADER)
     rows = []
     for device in devices:
@@ -193,8 +217,11 @@ def main() -> None:
             f"Machine: {cpu_description()}{gpu}; torch {torch.__version__} ({args.threads} threads), numpy "
             f"{np.__version__}, Python {platform.python_version()}; kernel build "
             f"{dec._native._core.cpu_isa()}; allocator {env or 'glibc defaults'}; load average (1/5/15 min) "
-            f"{load_before} before, {load_after} after.\n\n" + HEADER + "\n" +
-            "\n".join(format_row(r) for r in rows) + "\n"
+            f"{load_before} before, {load_after} after.\n\n"
+            + HEADER
+            + "\n"
+            + "\n".join(format_row(r) for r in rows)
+            + "\n"
         )
         write_section(text)
         print(f"wrote the decoding section of {BENCHMARKS}")

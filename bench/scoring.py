@@ -17,6 +17,7 @@ import csv
 import os
 import platform
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def study_generate_way(adapter: HFAdapter, prompts: list[str], option_ids: list[
 def timed(fn, *args):  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     value = fn(*args)
-    return value, time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    print(f"  {getattr(fn, '__name__', fn)}: {elapsed:.1f} s", file=sys.stderr, flush=True)
+    return value, elapsed
 
 
 def main() -> None:

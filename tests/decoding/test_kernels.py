@@ -24,8 +24,9 @@ def to_bf16_bits(x: np.ndarray) -> np.ndarray:
 
 def plain_error_budget(logits64: np.ndarray, ids: np.ndarray, ref: dec.ConstrainedResult) -> float:
     """Max error of a plain fp32 numpy version against float64: the yardstick of the 2x rule."""
-    plain = dec.reference_constrained_logprobs(logits64.astype(np.float32), ids, compute_dtype=np.float32,
-                                               output_dtype=np.float64)
+    plain = dec.reference_constrained_logprobs(
+        logits64.astype(np.float32), ids, compute_dtype=np.float32, output_dtype=np.float64
+    )
     return max_rel_error(plain, ref)
 
 
@@ -34,7 +35,8 @@ def max_rel_error(got: dec.ConstrainedResult, ref: dec.ConstrainedResult) -> flo
     finite = np.isfinite(ref.logprobs)
     assert np.array_equal(np.isfinite(got.logprobs), finite)
     d1 = np.abs(got.logprobs[finite].astype(np.float64) - ref.logprobs[finite]) / np.maximum(
-        1.0, np.abs(ref.logprobs[finite]))
+        1.0, np.abs(ref.logprobs[finite])
+    )
     d2 = np.abs(got.logsumexp.astype(np.float64) - ref.logsumexp) / np.maximum(1.0, np.abs(ref.logsumexp))
     return float(max(d1.max(initial=0.0), d2.max(initial=0.0)))
 
@@ -133,8 +135,9 @@ def test_huge_values(run: Run) -> None:
     assert got.argmax[0] == 2
 
 
-@pytest.mark.parametrize(("row", "reason"), [("nan", "contains NaN"), ("ninf", "is all -inf"),
-                                             ("pinf", "contains +inf")])
+@pytest.mark.parametrize(
+    ("row", "reason"), [("nan", "contains NaN"), ("ninf", "is all -inf"), ("pinf", "contains +inf")]
+)
 def test_invalid_rows_raise_or_mark(run: Run, row: str, reason: str) -> None:
     logits = np.random.default_rng(4).standard_normal((3, 5000)).astype(np.float32)
     if row == "nan":

@@ -23,8 +23,9 @@ def _train(pre_tokenizer: object, decoder: object, special: list[str]) -> object
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoder
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=special, show_progress=False,
-                                  initial_alphabet=list("ABCDE"))
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=special, show_progress=False, initial_alphabet=list("ABCDE")
+    )
     tok.train_from_iterator(CORPUS, trainer)
     return tok
 
@@ -119,8 +120,10 @@ def test_hf_fast_tokenizer_wrapper(byte_bpe: object) -> None:
     raw = dec.option_token_ids(byte_bpe, ["A", "B", "C"], prompt_tail="Answer:")
     wrapped = dec.option_token_ids(hf, ["A", "B", "C"], prompt_tail="Answer:")
     assert wrapped.ids == raw.ids
-    assert dec.option_token_ids(hf, ["A", "B"], policy="study").ids == ((hf.convert_tokens_to_ids("A"),),
-                                                                        (hf.convert_tokens_to_ids("B"),))
+    assert dec.option_token_ids(hf, ["A", "B"], policy="study").ids == (
+        (hf.convert_tokens_to_ids("A"),),
+        (hf.convert_tokens_to_ids("B"),),
+    )
 
 
 class _TiktokenLike:

@@ -13,7 +13,9 @@ from medadapt.decoding.inputs import bf16_bits_to_float32
 
 Run = Callable[..., dec.ConstrainedResult]
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _to_bf16_bits(x: np.ndarray) -> np.ndarray:
@@ -87,7 +89,9 @@ def test_matches_float64_reference(run: Run, case: dict[str, object]) -> None:
     ids = np.asarray(case["ids"])
     got = run(stored, ids, dtype=arg)
     ref = dec.reference_constrained_logprobs(widened.astype(np.float64), ids, output_dtype=np.float64)
-    plain = dec.reference_constrained_logprobs(widened, ids, compute_dtype=np.float32, output_dtype=np.float64)
+    plain = dec.reference_constrained_logprobs(
+        widened, ids, compute_dtype=np.float32, output_dtype=np.float64
+    )
     finite = np.isfinite(ref.logprobs)
     np.testing.assert_array_equal(np.isfinite(got.logprobs), finite)
     scale_lp = np.maximum(1.0, np.abs(ref.logprobs[finite]))

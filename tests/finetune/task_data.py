@@ -6,7 +6,7 @@ from pathlib import Path
 
 from medadapt.finetune.supervised import SupervisedPair
 
-N_TRAIN, N_VAL = 64, 24
+N_TRAIN, N_VAL = 48, 16
 
 
 def anatomy_pairs(shared_data: Path) -> tuple[list[SupervisedPair], list[SupervisedPair]]:

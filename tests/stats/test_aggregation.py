@@ -51,7 +51,9 @@ def test_family_groups_and_errors_name_the_cell() -> None:
     with pytest.raises(ValueError, match=r"cell 'bad': correct_a has 3 items but correct_b has 2"):
         compare_family({"bad": ([1, 0, 1], [1, 0])})
     with pytest.raises(ValueError, match="test='mcnemar' assumes independent items"):
-        compare_family(cells, groups={"cell0": np.arange(60) // 6}, rule=VerdictRule(kind="pvalue", test="mcnemar"))
+        compare_family(
+            cells, groups={"cell0": np.arange(60) // 6}, rule=VerdictRule(kind="pvalue", test="mcnemar")
+        )
 
 
 def test_seeds_combined_is_mean_of_per_seed_deltas() -> None:
@@ -65,7 +67,10 @@ def test_seeds_combined_is_mean_of_per_seed_deltas() -> None:
     assert result.combined.ci_high - result.combined.ci_low < min(widths)
     assert "over 4 seeds" in result.combined.rule
     swapped = compare_seeds(b, a, n_resamples=2000)
-    assert (swapped.combined.ci_low, swapped.combined.ci_high) == (-result.combined.ci_high, -result.combined.ci_low)
+    assert (swapped.combined.ci_low, swapped.combined.ci_high) == (
+        -result.combined.ci_high,
+        -result.combined.ci_low,
+    )
 
 
 def test_seeds_with_id_mappings_in_any_order() -> None:

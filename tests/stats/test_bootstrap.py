@@ -7,8 +7,7 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.special import ndtr, ndtri
 
-from medadapt.stats import VerdictRule, bootstrap_from_counts, paired_bootstrap
-from medadapt.stats import resampling
+from medadapt.stats import VerdictRule, bootstrap_from_counts, paired_bootstrap, resampling
 
 
 def _pair(n: int, pa: float, pb: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +109,5 @@ def test_pvalue_agrees_with_interval_far_from_the_boundary() -> None:
 
 
 def test_rule_confidence_must_match() -> None:
-    with pytest.raises(ValueError, match="rule.confidence"):
+    with pytest.raises(ValueError, match=r"rule\.confidence"):
         paired_bootstrap([1, 0, 1], [0, 0, 1], confidence=0.9, rule=VerdictRule())
-

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from medadapt.stats import compare_family, forest_plot, reliability, reliability_diagram, verdict_bars, win_tie_loss
+from medadapt.stats import (
+    compare_family,
+    forest_plot,
+    reliability,
+    reliability_diagram,
+    verdict_bars,
+    win_tie_loss,
+)
 from medadapt.stats.figures import VERDICT_COLOURS
 
 

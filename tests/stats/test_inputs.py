@@ -33,7 +33,9 @@ def test_strings_are_rejected_with_dtype() -> None:
 def test_mismatched_ids_are_named_on_both_sides() -> None:
     a = {"q1": 1, "q2": 0, "q3": 1}
     b = {"q1": 1, "q2": 0, "q4": 1}
-    with pytest.raises(ValueError, match=r"1 only in correct_a \(e.g. \['q3'\]\), 1 only in correct_b \(e.g. \['q4'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"1 only in correct_a \(e.g. \['q3'\]\), 1 only in correct_b \(e.g. \['q4'\]\)"
+    ):
         paired_bootstrap(a, b)
 
 
@@ -81,3 +83,12 @@ def test_seeds_must_pair_and_share_items() -> None:
         compare_seeds([[1, 0], [1, 1, 0]], [[0, 1], [0, 1, 1]])
     with pytest.raises(ValueError, match=r"seed 1: correct_a has 2 items but correct_b has 3"):
         compare_seeds([[1, 0], [1, 1]], [[0, 1], [0, 1, 1]])
+
+
+def test_public_names_resolve() -> None:
+    import medadapt.stats as stats
+
+    for name in stats.__all__:
+        assert getattr(stats, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        stats.missing  # noqa: B018

@@ -41,11 +41,23 @@ def test_clustered_swap_and_reorder(case: tuple[list[bool], list[bool], str, int
     groups = [i % max(2, n // 3) for i in range(n)]
     forward = paired_bootstrap(a, b, n_resamples=500, method=method, seed=seed, groups=groups)  # type: ignore[arg-type]
     backward = paired_bootstrap(b, a, n_resamples=500, method=method, seed=seed, groups=groups)  # type: ignore[arg-type]
-    assert (backward.delta, backward.ci_low, backward.ci_high) == (-forward.delta, -forward.ci_high, -forward.ci_low)
+    assert (backward.delta, backward.ci_low, backward.ci_high) == (
+        -forward.delta,
+        -forward.ci_high,
+        -forward.ci_low,
+    )
     assert backward.verdict == flip(forward.verdict)
     order = np.random.default_rng(seed).permutation(n)
     shuffled = paired_bootstrap(
-        np.array(a)[order], np.array(b)[order], n_resamples=500, method=method, seed=seed,  # type: ignore[arg-type]
+        np.array(a)[order],
+        np.array(b)[order],
+        n_resamples=500,
+        method=method,
+        seed=seed,  # type: ignore[arg-type]
         groups=np.array(groups)[order],
     )
-    assert (shuffled.delta, shuffled.ci_low, shuffled.ci_high) == (forward.delta, forward.ci_low, forward.ci_high)
+    assert (shuffled.delta, shuffled.ci_low, shuffled.ci_high) == (
+        forward.delta,
+        forward.ci_low,
+        forward.ci_high,
+    )

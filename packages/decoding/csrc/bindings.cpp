@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "cpu/cpu_dispatch.hpp"
@@ -53,10 +54,10 @@ void check_ids(const IdArray& ids, int64_t rows, int64_t vocab) {
 struct Outputs {
   py::array_t<float> logprobs, lse, row_max;
   py::array_t<int64_t> argmax, top;
-  py::array_t<bool> has_nan;
+  py::array_t<bool> has_nan, valid;
 
   Outputs(int64_t rows, int64_t k)
-      : logprobs({rows, k}), lse(rows), row_max(rows), argmax(rows), top(rows), has_nan(rows) {}
+      : logprobs({rows, k}), lse(rows), row_max(rows), argmax(rows), top(rows), has_nan(rows), valid(rows) {}
 
   void attach(Problem& pb) {
     pb.logprobs = logprobs.mutable_data();
@@ -67,7 +68,20 @@ struct Outputs {
     pb.has_nan = reinterpret_cast<uint8_t*>(has_nan.mutable_data());
   }
 
-  py::tuple result() const { return py::make_tuple(logprobs, lse, argmax, top, row_max, has_nan); }
+  // (logprobs, lse, argmax, top, row_max, has_nan, valid, all_valid): a row is valid when its log-sum-exp is finite
+  py::tuple result() {
+    const int64_t rows = lse.shape(0);
+    const float* mx = row_max.data();
+    const bool* nan = has_nan.data();
+    bool* ok = valid.mutable_data();
+    bool all = true;
+    for (int64_t r = 0; r < rows; ++r) {
+      ok[r] = !nan[r] && mx[r] > -std::numeric_limits<float>::infinity() &&
+              mx[r] < std::numeric_limits<float>::infinity();
+      all = all && ok[r];
+    }
+    return py::make_tuple(logprobs, lse, argmax, top, row_max, has_nan, valid, all);
+  }
 };
 
 // "" picks the best build; otherwise the named build, if this processor can run it.

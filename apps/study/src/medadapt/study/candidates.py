@@ -14,6 +14,7 @@ class PromptChoice:
     """How a unit's prompts are made: a style's default template or a grammar format, a system prompt, a shot draw."""
 
     style: str
+    chat: bool = False
     format_seed: int | None = None
     format: dict[str, Any] | None = None
     system_prompt: str | None = None
@@ -29,6 +30,7 @@ class PromptChoice:
         """The choice as data (the format itself, never only its seed), for run keys and the plan file."""
         return {
             "style": self.style,
+            "chat": self.chat,
             "format_seed": self.format_seed,
             "format": self.format,
             "system_prompt": self.system_prompt,
@@ -41,7 +43,13 @@ class PromptChoice:
 
 
 def candidate_grid(
-    selection: PromptSelection, *, style: str, system_prompt: str | None, shots: int, formats: Sequence[dict[str, Any]]
+    selection: PromptSelection,
+    *,
+    style: str,
+    system_prompt: str | None,
+    shots: int,
+    formats: Sequence[dict[str, Any]],
+    chat: bool = False,
 ) -> list[PromptChoice]:
     """The default prompt first, then each grammar sample; × few-shot seeds (inner) when shots > 0."""
     templates: list[tuple[int | None, dict[str, Any] | None]] = [(None, None)]
@@ -55,17 +63,12 @@ def candidate_grid(
     else:
         shot_seeds = [selection.test_shot_seed]
     return [
-        PromptChoice(style=style, format_seed=seed, format=fmt, system_prompt=system_prompt, shot_seed=shot_seed)
+        PromptChoice(
+            style=style, chat=chat, format_seed=seed, format=fmt, system_prompt=system_prompt, shot_seed=shot_seed
+        )
         for seed, fmt in templates
         for shot_seed in shot_seeds
     ]
-
-
-def default_choice(selection: PromptSelection, *, style: str, system_prompt: str | None, shots: int) -> PromptChoice:
-    """The model's default prompt with the study's default few-shot draw."""
-    return PromptChoice(
-        style=style, system_prompt=system_prompt, shot_seed=selection.test_shot_seed if shots > 0 else None
-    )
 
 
 def select_best(accuracies: Sequence[float]) -> int:

@@ -67,12 +67,13 @@ class PromptBuilder:
         from medadapt.prompts import PromptFormat, build_prompt
 
         fmt: Any = PromptFormat.from_dict(choice.format) if choice.format is not None else choice.style
+        # Chat formatting follows the prompt's model (for medopt: the medical model's), the template this model's.
         return build_prompt(
             example,
             fmt=fmt,
             shots=shots,
             system_prompt=choice.system_prompt,
-            chat_template=self.chat_template,
+            chat_template=self.chat_template if choice.chat else None,
             special_tokens=self.special_tokens,
             study_bugs=self.study_compat,
         )

@@ -31,11 +31,11 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
-    from medadapt.finetune import SweepSpec, run_sweep
+    from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep
     from medadapt.models import load_adapter
 
     from medadapt.study.model_identity import model_identity, resolve_spec
-    from medadapt.study.model_job import prompt_style_of, run_model_task
+    from medadapt.study.model_job import is_chat, prompt_style_of, run_model_task
     from medadapt.study.task_data import load_task_splits
 
     ft = config.finetune
@@ -57,8 +57,7 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
             sweep = SweepSpec(
                 ranks=tuple(ft.ranks),
                 learning_rates=tuple(ft.learning_rates),
-                max_epochs=ft.max_epochs,
-                batch_size=ft.batch_size,
+                training=TrainingSpec(max_epochs=ft.max_epochs, batch_size=ft.batch_size),
             )
             result = run_sweep(spec, train, splits.val, out_dir, sweep=sweep)
             ft_spec = result.registry_entry
@@ -67,7 +66,7 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
             adapter = load_adapter(ft_spec)
             try:
                 # The fine-tuned prompt: the model's own default template, no system prompt, no demonstrations.
-                choice = PromptChoice(style=prompt_style_of(spec), system_prompt=None, shot_seed=None)
+                choice = PromptChoice(style=prompt_style_of(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
                 run_model_task(
                     Path(run_dir),
                     config,

@@ -86,10 +86,17 @@ def prompt_style_of(spec: Any) -> str:
     return str(getattr(spec, "prompt_style", None) or "default")
 
 
-def system_prompt_for(style: str, task: str) -> str | None:
+def system_prompt_for(spec: Any, task: str) -> str | None:
+    """The study's default system prompt of a model on a task (by its registry key, else its prompt style)."""
     from medadapt.prompts import default_system_prompt
 
-    return default_system_prompt(style, task)
+    key = getattr(spec, "system_prompt_key", None) or prompt_style_of(spec)
+    return default_system_prompt(key, task)
+
+
+def is_chat(spec: Any) -> bool:
+    """Whether the model's prompts go through its chat template."""
+    return bool(getattr(spec, "chat", False))
 
 
 def grammar_formats(n: int) -> list[dict[str, Any]]:
@@ -146,7 +153,7 @@ def run_model_task(
     task = splits.task
     shard = shard_name(ref.label, task)
     style = prompt_style_of(spec)
-    system_prompt = system_prompt_for(style, task)
+    system_prompt = system_prompt_for(spec, task)
     selection = study.prompt_selection
     formats = grammar_formats(selection.n_formats) if selection.mode == "model-specific" else []
     builder = PromptBuilder(adapter, study.study_compat)
@@ -193,7 +200,8 @@ def run_model_task(
                     chosen = forced_choice
                 else:
                     grid = candidate_grid(
-                        selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats
+                        selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats,
+                        chat=is_chat(spec),
                     )
                     chosen = grid[0]
                     if len(grid) > 1:

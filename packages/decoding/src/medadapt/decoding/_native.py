@@ -11,9 +11,10 @@ from medadapt.decoding.result import ConstrainedResult
 try:
     from medadapt.decoding import _core
 except ImportError:  # pragma: no cover - only a source tree without a build
-    _core = None
+    _core = None  # type: ignore[assignment]
 
 _KDLCPU, _KDLCUDA = 1, 2
+_FAST_KINDS = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
 
 
 def built_backends() -> list[str]:
@@ -24,7 +25,7 @@ def built_backends() -> list[str]:
 
 
 def device_type(logits: object) -> str:
-    """"cpu" or "cuda" from the object's DLPack device; numpy and array-likes are "cpu"."""
+    """ "cpu" or "cuda" from the object's DLPack device; numpy and array-likes are "cpu"."""
     if isinstance(logits, np.ndarray) or not hasattr(logits, "__dlpack_device__"):
         return "cpu"
     kind, _ = logits.__dlpack_device__()
@@ -45,7 +46,7 @@ def _torch_current_stream(logits: object) -> int | None:
     torch = sys.modules.get("torch")
     if torch is None:
         return None
-    return int(torch.cuda.current_stream(logits.device).cuda_stream)
+    return int(torch.cuda.current_stream(logits.device).cuda_stream)  # type: ignore[attr-defined]
 
 
 def _ids_for_kernel(allowed_ids: object, batch: int) -> np.ndarray:
@@ -53,6 +54,8 @@ def _ids_for_kernel(allowed_ids: object, batch: int) -> np.ndarray:
     if hasattr(allowed_ids, "__dlpack__") and not isinstance(allowed_ids, np.ndarray):
         cpu = getattr(allowed_ids, "cpu", None)
         allowed_ids = np.from_dlpack(cpu() if cpu is not None else allowed_ids)
+    if type(allowed_ids) is np.ndarray and allowed_ids.dtype == np.int64 and allowed_ids.ndim == 2:
+        return allowed_ids  # the C++ side takes any row-major int64 array without a copy
     ids = np.asarray(allowed_ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"allowed_ids: expected an integer array, got dtype {ids.dtype}")
@@ -85,7 +88,8 @@ def run(
     if backend not in built_backends():
         raise ValueError(f"backend {backend!r} is not built in this install (built: {built_backends()})")
     if isinstance(logits, np.ndarray):
-        kind = numpy_logits_dtype(logits, dtype)
+        kind = _FAST_KINDS.get(logits.dtype) if dtype is None else None
+        kind = kind or numpy_logits_dtype(logits, dtype)
         if logits.ndim != 2:
             raise ValueError(f"logits: expected a 2-D [B, V] array, got shape {tuple(logits.shape)}")
         ids = _ids_for_kernel(allowed_ids, logits.shape[0])
@@ -100,14 +104,16 @@ def run(
         if backend == "cuda":
             if stream is None:
                 stream = _torch_current_stream(logits)
-            capsule = logits.__dlpack__(stream=stream if stream is not None else 1)
+            # DLPack forbids stream 0: the legacy default stream is spelled 1 there (and 0 for the launch)
+            capsule = logits.__dlpack__(stream=stream if stream else 1)  # type: ignore[attr-defined]
             out = _core.constrained_logprobs_cuda(capsule, ids, 0 if stream is None else int(stream))
         else:
-            capsule = logits.__dlpack__()
-            out = _core.constrained_logprobs_dlpack(capsule, ids, -1 if threads is None else int(threads), isa)
-    logp, lse, argmax, top, row_max, has_nan = out
-    valid = np.isfinite(row_max) & ~has_nan
-    if not valid.all():
+            capsule = logits.__dlpack__()  # type: ignore[attr-defined]
+            out = _core.constrained_logprobs_dlpack(
+                capsule, ids, -1 if threads is None else int(threads), isa
+            )
+    logp, lse, argmax, top, row_max, has_nan, valid, all_valid = out
+    if not all_valid:
         if invalid == "raise":
             raise InvalidRowError(describe_invalid_rows(valid, has_nan, row_max))
         logp[~valid] = -np.inf

@@ -61,7 +61,10 @@ def _extract_study(output: str, options: Sequence[str], answer: str | None) -> s
     normalized = normalize_text(output)
 
     def mentions(text: str) -> bool:
-        return re.search(r"(?:^|\s)" + re.escape(normalize_text(text)) + r"(?=\s|$|\.|<\/s>)", normalized) is not None
+        return (
+            re.search(r"(?:^|\s)" + re.escape(normalize_text(text)) + r"(?=\s|$|\.|<\/s>)", normalized)
+            is not None
+        )
 
     if not mentions(options[gold]):
         return None
@@ -117,7 +120,9 @@ def _is_letter_token(output: str, start: int, end: int, letter: str, options: Se
         if re.match(r"(?:or|and|nor|vs\.?)\s+[\(\[]?[A-Z](?![A-Za-z])", rest):
             return True
         index = ord(letter) - ord("A")
-        return index < len(options) and normalize_text(rest).startswith(normalize_text(options[index]) or "\0")
+        return index < len(options) and normalize_text(rest).startswith(
+            normalize_text(options[index]) or "\0"
+        )
     return True
 
 
@@ -138,11 +143,13 @@ def _mentioned_options(output: str, options: Sequence[str]) -> list[int]:
     """Options whose normalised text occurs in the output, dropping ones contained in a longer mentioned option."""
     normalized = f" {normalize_text(output)} "
     hits = [
-        k for k, text in enumerate(options)
+        k
+        for k, text in enumerate(options)
         if normalize_text(text) and f" {normalize_text(text)} " in normalized
     ]
     return [
-        k for k in hits
+        k
+        for k in hits
         if not any(j != k and normalize_text(options[k]) in normalize_text(options[j]) for j in hits)
     ]
 

@@ -21,7 +21,9 @@ def numpy_logits_dtype(array: np.ndarray, dtype: str | None) -> str:
         return "bfloat16"
     if dtype == "bfloat16":
         if name not in ("uint16", "int16"):
-            raise TypeError(f"logits: dtype='bfloat16' needs a uint16 view of the bits, got numpy dtype {name}")
+            raise TypeError(
+                f"logits: dtype='bfloat16' needs a uint16 view of the bits, got numpy dtype {name}"
+            )
         return "bfloat16"
     if name in ("float32", "float16"):
         if dtype is not None and dtype != name:
@@ -53,7 +55,7 @@ def logits_to_numpy_float(logits: object, *, dtype: str | None = None) -> np.nda
 def _dlpack_to_numpy(tensor: object) -> np.ndarray:
     """Host copy of a DLPack tensor; bfloat16 (which numpy cannot import) is widened through its float()."""
     try:
-        return np.from_dlpack(tensor)
+        return np.from_dlpack(tensor)  # type: ignore[arg-type]
     except (TypeError, BufferError, RuntimeError) as err:
         to_float = getattr(tensor, "float", None)
         if to_float is None:
@@ -89,5 +91,7 @@ def check_allowed_ids(allowed_ids: object, batch: int, vocab: int) -> np.ndarray
         )
     empty = (ids < 0).all(axis=1)
     if empty.any():
-        raise ValueError(f"allowed_ids: row {int(np.flatnonzero(empty)[0])} has no allowed id (all -1 padding)")
+        raise ValueError(
+            f"allowed_ids: row {int(np.flatnonzero(empty)[0])} has no allowed id (all -1 padding)"
+        )
     return ids

@@ -50,5 +50,13 @@ def constrained_logprobs(
         return reference_constrained_logprobs(
             logits, allowed_ids, dtype=dtype, invalid=invalid, compute_dtype=np.float32
         )
-    return _native.run(logits, allowed_ids, dtype=dtype, backend=backend, invalid=invalid,
-                       threads=threads, stream=stream, isa=isa)
+    return _native.run(
+        logits,
+        allowed_ids,
+        dtype=dtype,
+        backend=backend,
+        invalid=invalid,
+        threads=threads,
+        stream=stream,
+        isa=isa,
+    )

@@ -22,14 +22,14 @@ def reference_constrained_logprobs(
     Outputs are float32/int64 like the kernels' (``output_dtype=np.float64`` keeps the oracle unrounded);
     ``compute_dtype=np.float32`` gives a plain fp32 version, the yardstick of the kernels' error.
     """
-    x = logits_to_numpy_float(logits, dtype=dtype).astype(compute_dtype, copy=False)
+    x: np.ndarray = logits_to_numpy_float(logits, dtype=dtype).astype(compute_dtype, copy=False)
     batch, vocab = x.shape
     ids = check_allowed_ids(allowed_ids, batch, vocab)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         row_max = np.max(x, axis=1) if vocab else np.full(batch, -np.inf)
         has_nan = np.isnan(x).any(axis=1)
         valid = np.isfinite(row_max) & ~has_nan
-        safe_max = np.where(valid, row_max, 0.0).astype(compute_dtype)
+        safe_max: np.ndarray = np.where(valid, row_max, 0.0).astype(compute_dtype)
         total = np.exp(x - safe_max[:, None]).sum(axis=1, dtype=compute_dtype)
         lse = safe_max + np.log(total)
         _raise_or_mark(valid, has_nan, row_max, invalid)

@@ -4,4 +4,67 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
+from medadapt.prompts.chat_templates import (
+    STUDY_CHAT_TEMPLATES,
+    allows_system_prompts,
+    apply_chat_template,
+)
+from medadapt.prompts.example import QAExample
+from medadapt.prompts.few_shot import Embedder, TfidfEmbedder, select_shots
+from medadapt.prompts.grammar import enumerate_formats, format_space_size, sample_format
+from medadapt.prompts.jinja_sandbox import ChatTemplateError
+from medadapt.prompts.model_prompt import (
+    Prompt,
+    TrainingExample,
+    build_prompt,
+    build_training_example,
+    prompt_hash,
+)
+from medadapt.prompts.prompt_format import PromptFormat
+from medadapt.prompts.prompt_styles import PROMPT_STYLES, PromptStyle, get_prompt_style, list_prompt_styles
+from medadapt.prompts.system_prompts import default_system_prompt
+from medadapt.prompts.tasks import (
+    TASKS,
+    DataFormatError,
+    TaskData,
+    TaskSpec,
+    get_task,
+    list_tasks,
+    load_task,
+    question_text,
+)
+
 __version__ = _version("medadapt-prompts")
+
+__all__ = [
+    "PROMPT_STYLES",
+    "STUDY_CHAT_TEMPLATES",
+    "TASKS",
+    "ChatTemplateError",
+    "DataFormatError",
+    "Embedder",
+    "Prompt",
+    "PromptFormat",
+    "PromptStyle",
+    "QAExample",
+    "TaskData",
+    "TaskSpec",
+    "TfidfEmbedder",
+    "TrainingExample",
+    "allows_system_prompts",
+    "apply_chat_template",
+    "build_prompt",
+    "build_training_example",
+    "default_system_prompt",
+    "enumerate_formats",
+    "format_space_size",
+    "get_prompt_style",
+    "get_task",
+    "list_prompt_styles",
+    "list_tasks",
+    "load_task",
+    "prompt_hash",
+    "question_text",
+    "sample_format",
+    "select_shots",
+]

@@ -88,7 +88,9 @@ def end_of_turn_token(template: str, special_tokens: Mapping[str, str] | None = 
     return (special_tokens or {}).get("eos_token", "")
 
 
-def strip_closed_assistant_turn(text: str, template: str, special_tokens: Mapping[str, str] | None = None) -> str:
+def strip_closed_assistant_turn(
+    text: str, template: str, special_tokens: Mapping[str, str] | None = None
+) -> str:
     """Cut the text at the last end-of-turn/eos token, so the prompt ends inside the open assistant turn."""
     tokens = [(special_tokens or {}).get("eos_token", ""), *(t for t in END_OF_TURN_TOKENS if t in template)]
     for token in tokens:

@@ -18,15 +18,19 @@ def _tasks_command(args: argparse.Namespace) -> int:
     mismatches = 0
     for row in rows:
         if row.n_read is None:
-            print(f"{row.task:<36} {row.split:<6} {'-':>6} {row.expected_read or '-':>9} {'-':<8} {'-':>8}  "
-                  f"{row.note.split(':', 1)[0]}")
+            print(
+                f"{row.task:<36} {row.split:<6} {'-':>6} {row.expected_read or '-':>9} {'-':<8} {'-':>8}  "
+                f"{row.note.split(':', 1)[0]}"
+            )
             continue
         mismatches += row.status == "MISMATCH"
         selected = SOURCE_MD_SELECTED.get((row.task, row.split))
         extra = f" (SOURCE.md selection: {selected})" if selected is not None else ""
         filtered = ", ".join(f"{reason}: {n}" for reason, n in row.filtered.items()) or "-"
-        print(f"{row.task:<36} {row.split:<6} {row.n_read:>6} {row.expected_read or '-':>9} {row.status:<8} "
-              f"{row.n_examples:>8}  {filtered}{extra}")
+        print(
+            f"{row.task:<36} {row.split:<6} {row.n_read:>6} {row.expected_read or '-':>9} {row.status:<8} "
+            f"{row.n_examples:>8}  {filtered}{extra}"
+        )
     print("\nread = rows in the source files for that split (derived splits: the file they are carved from).")
     return 1 if mismatches else 0
 

@@ -32,7 +32,9 @@ class QAExample:
         if not all(isinstance(o, str) for o in self.options):
             raise TypeError(f"{where}: options must be strings, got {self.options!r}")
         if self.answer not in self.letters:
-            raise ValueError(f"{where}: answer must be one of the letters {self.letters}, got {self.answer!r}")
+            raise ValueError(
+                f"{where}: answer must be one of the letters {self.letters}, got {self.answer!r}"
+            )
 
     @property
     def letters(self) -> tuple[str, ...]:

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 # Literal pools, exactly as the study lists them (order matters: `random.choice` indexes into them).
 SPACES: tuple[str, ...] = ("\n", "\n\n", " || ", " ")
-SEPARATORS: tuple[str, ...] = (": ", " : ", " :: ", ":\n", "= ", " = ", " == ", "=\n", " - ", " -- ", " --- ", "\n", "\n\n")
+SEPARATORS: tuple[str, ...] = (
+    ": ",
+    " : ",
+    " :: ",
+    ":\n",
+    "= ",
+    " = ",
+    " == ",
+    "=\n",
+    " - ",
+    " -- ",
+    " --- ",
+    "\n",
+    "\n\n",
+)
 OPTION_SPACES: tuple[str, ...] = ("\n", "\n\n", "; ", ";\n", ";\n\n", " || ", " ", ", ")
 QUESTION_DESCRIPTORS: tuple[str, ...] = ("", "Question")
 OPTIONS_DESCRIPTORS: tuple[str, ...] = ("", "Options", "Choices")

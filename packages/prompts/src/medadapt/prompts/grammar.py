@@ -19,6 +19,7 @@ from medadapt.prompts.format_pools import (
 )
 from medadapt.prompts.prompt_format import PromptFormat
 
+
 def sample_format(seed: int) -> PromptFormat:
     """The study's format for `seed`: CPython Mersenne Twister with the study's nine `choice` calls, in order.
 

@@ -21,7 +21,9 @@ def _raise_exception(message: str) -> NoReturn:
 @functools.cache
 def _format_environment() -> ImmutableSandboxedEnvironment:
     """The environment for our own fixed templates: strict about undefined names, no whitespace tricks."""
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
 
 
 @functools.cache

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import re
 from collections.abc import Mapping, Sequence
 
 from medadapt.prompts.chat_templates import (
@@ -46,11 +48,9 @@ class TrainingExample:
 
 
 def prompt_hash(text: str, images: Sequence[str] = ()) -> str:
-    """sha256 over the text and the image paths, separated so that no two inputs collide by concatenation."""
-    digest = hashlib.sha256(text.encode("utf-8"))
-    for image in images:
-        digest.update(b"\0" + str(image).encode("utf-8"))
-    return digest.hexdigest()
+    """sha256 of the JSON array [text, [images...]]: unambiguous, so no two inputs collide by concatenation."""
+    payload = json.dumps([text, [str(i) for i in images]], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 class _Blocks:
@@ -89,29 +89,40 @@ def build_prompt(
     chat_template: str | None = None,
     special_tokens: Mapping[str, str] | None = None,
     study_bugs: bool = False,
+    vlm_style: str | None = None,
 ) -> Prompt:
     """The prompt for `example` with demos `shots`; the query always ends with the (open) answer header.
 
     With `chat_template`, demos and query become user/assistant turns rendered by that template (STUDY.md §3.5);
     `study_bugs=True` reproduces the study's Mistral system-prompt handling and its double BOS (§10, bugs 5, 7).
+    `vlm_style` ("llava-v0", "open-flamingo", ...) assembles a grammar format the way that VLM's style does,
+    with image blocks interleaved (the study's sampled VLM templates, §3.6).
     """
     resolved = _resolve(fmt)
     tokens = dict(special_tokens or {})
+    if vlm_style is not None:
+        return _vlm_prompt(example, resolved, get_prompt_style(vlm_style), shots, system_prompt, study_bugs)
     if isinstance(resolved, PromptStyle) and resolved.assembly in ("llava", "flamingo"):
-        return _vlm_prompt(example, resolved, shots, system_prompt, study_bugs)
+        return _vlm_prompt(example, resolved, resolved, shots, system_prompt, study_bugs)
     images = tuple(image for shot in shots for image in shot.images) + example.images
     if chat_template is not None:
-        text, add_special = _chat_text(example, resolved, shots, system_prompt, chat_template, tokens, study_bugs)
+        text, add_special = _chat_text(
+            example, resolved, shots, system_prompt, chat_template, tokens, study_bugs
+        )
         stops = _stops(resolved, [tokens.get("eos_token", ""), end_of_turn_token(chat_template, tokens)])
         return Prompt(text, images, stops, add_special_tokens=add_special)
     if isinstance(resolved, PromptStyle) and resolved.assembly == "chat":
         raise ValueError(f"prompt style {resolved.name!r} needs the model's chat_template")
-    return Prompt(_plain_text(example, resolved, shots, system_prompt), images,
-                  _stops(resolved, [tokens.get("eos_token", "")]))
+    return Prompt(
+        _plain_text(example, resolved, shots, system_prompt),
+        images,
+        _stops(resolved, [tokens.get("eos_token", "")]),
+    )
 
 
-def _plain_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequence[QAExample],
-                system_prompt: str | None) -> str:
+def _plain_text(
+    example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequence[QAExample], system_prompt: str | None
+) -> str:
     if isinstance(fmt, PromptFormat):
         demos = [(question_text(s), list(s.options), s.answer_text) for s in shots]
         return fmt.render(question_text(example), list(example.options), demos, system_prompt)
@@ -125,9 +136,15 @@ def _plain_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequ
     return "".join(parts)
 
 
-def _chat_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Sequence[QAExample],
-               system_prompt: str | None, template: str, tokens: Mapping[str, str],
-               study_bugs: bool) -> tuple[str, bool]:
+def _chat_text(
+    example: QAExample,
+    fmt: PromptFormat | PromptStyle,
+    shots: Sequence[QAExample],
+    system_prompt: str | None,
+    template: str,
+    tokens: Mapping[str, str],
+    study_bugs: bool,
+) -> tuple[str, bool]:
     blocks = _Blocks(fmt)
     turns: list[dict[str, str]] = []
     for shot in shots:
@@ -148,15 +165,37 @@ def _chat_text(example: QAExample, fmt: PromptFormat | PromptStyle, shots: Seque
     bos = tokens.get("bos_token", "")
     if not study_bugs and bos and text.startswith(bos):
         # The tokenizer adds BOS itself; keeping it in the text gave the study two (STUDY.md §10.7).
-        return text[len(bos):], True
+        return text[len(bos) :], True
     return text, not (bos and text.startswith(bos))
 
 
-def _vlm_prompt(example: QAExample, style: PromptStyle, shots: Sequence[QAExample], system_prompt: str | None,
-                study_bugs: bool) -> Prompt:
-    """LLaVA (conv v0, '### ' separators, image patches after the question) or Flamingo (<image> chunks)."""
-    blocks = _Blocks(style)
-    # The study passed only each demo's first image while emitting one image block per tag (§10.13).
+IMAGE_TAG = "<image>"
+
+
+def _vlm_prompt(
+    example: QAExample,
+    fmt: PromptFormat | PromptStyle,
+    style: PromptStyle,
+    shots: Sequence[QAExample],
+    system_prompt: str | None,
+    study_bugs: bool,
+) -> Prompt:
+    """LLaVA (conv v0, '### ' separators, image patches after the question) or Flamingo (<image> chunks).
+
+    `fmt` renders the question/answer blocks (the style itself, or a grammar format), `style` assembles them.
+    `<image>` tags inside questions (MMMU) are removed and one image block is emitted per image; the study
+    emitted one per tag while passing only each demo's first image (STUDY.md §10.13) — `study_bugs=True`.
+    """
+    blocks = _Blocks(fmt)
+
+    def question(shot: QAExample) -> tuple[str, int]:
+        raw = question_text(shot)
+        tags = raw.count(IMAGE_TAG)
+        without_tags = re.sub(" +", " ", re.sub(r" ?<image> ?", " ", shot.question)).strip()
+        cleaned = dataclasses.replace(shot, question=without_tags)
+        n_blocks = tags if study_bugs and tags else len(shot.images)
+        return blocks.question(cleaned), n_blocks
+
     demo_images = [s.images[:1] if study_bugs else s.images for s in shots]
     images = tuple(i for imgs in demo_images for i in imgs) + example.images
     if style.assembly == "llava":
@@ -164,20 +203,23 @@ def _vlm_prompt(example: QAExample, style: PromptStyle, shots: Sequence[QAExampl
         text = (f"{system_prompt}\n" if system_prompt else "") + sep
         turns: list[tuple[str, str]] = []
         for shot in [*shots, example]:
-            question = blocks.question(shot) + style.image_text * len(shot.images)
-            answer = blocks.answer(shot) if shot is not example else ""
-            turns += [("Human", question), ("Assistant", answer)]
+            rendered, n_blocks = question(shot)
+            # The query's assistant turn holds the answer header ('' for the LLaVA styles, a grammar header else).
+            answer = blocks.answer(shot) if shot is not example else blocks.answer(None, example.options)
+            turns += [("Human", rendered + style.image_text * n_blocks), ("Assistant", answer)]
         for role, message in turns:
             text += f"{role}: {message}{sep}" if message else f"{role}:"
         text = text.removesuffix(sep)
+        stops = _stops(fmt, list(style.stop))
     else:
         text = f"{system_prompt}\n" if system_prompt else ""
         for shot in shots:
-            text += style.image_text * len(shot.images) + blocks.question(shot) + " " + blocks.answer(shot)
-            text += ".<|endofchunk|>"
-        text += style.image_text * len(example.images) + blocks.question(example) + " "
-        text += blocks.answer(None, example.options)
-    return Prompt(text, images, _stops(style, []) if style.assembly == "llava" else tuple(style.stop))
+            rendered, n_blocks = question(shot)
+            text += style.image_text * n_blocks + rendered + " " + blocks.answer(shot) + ".<|endofchunk|>"
+        rendered, n_blocks = question(example)
+        text += style.image_text * n_blocks + rendered + " " + blocks.answer(None, example.options)
+        stops = tuple(dict.fromkeys([*style.stop, *fmt.stop_headers]))
+    return Prompt(text, images, stops)
 
 
 def build_training_example(
@@ -196,9 +238,12 @@ def build_training_example(
     if isinstance(resolved, PromptStyle) and resolved.finetune_style and chat_template is None:
         resolved = get_prompt_style(resolved.finetune_style)
     tokens = dict(special_tokens or {})
-    prompt = build_prompt(example, fmt=resolved, chat_template=chat_template, special_tokens=tokens,
-                          study_bugs=study_bugs)
-    eos = end_of_turn_token(chat_template, tokens) if chat_template is not None else tokens.get("eos_token", "")
+    prompt = build_prompt(
+        example, fmt=resolved, chat_template=chat_template, special_tokens=tokens, study_bugs=study_bugs
+    )
+    eos = (
+        end_of_turn_token(chat_template, tokens) if chat_template is not None else tokens.get("eos_token", "")
+    )
     target = f"({example.answer}) {example.answer_text}{eos}"
     if isinstance(resolved, PromptStyle) and resolved.target_drops_first_char:
         target = target[1:]

@@ -41,9 +41,7 @@ _QUESTION_TEMPLATE = _QUESTION_SOURCE + "{{ question_part(question, options, lab
 _ANSWER_TEMPLATE = _ANSWER_SOURCE + "{{ answer_part(answer, answer_label) }}"
 # The study's `full` template: [system + space] (demo + space)* query, the query ending in the answer header.
 _FULL_TEMPLATE = (
-    _QUESTION_SOURCE
-    + _ANSWER_SOURCE
-    + "{%- if system_prompt -%}{{ system_prompt }}{{ space }}{%- endif -%}"
+    _QUESTION_SOURCE + _ANSWER_SOURCE + "{%- if system_prompt -%}{{ system_prompt }}{{ space }}{%- endif -%}"
     "{%- for shot in shots -%}"
     "{{ question_part(shot.question, shot.options, shot.labels) }}{{ space }}"
     "{{ answer_part(shot.answer, shot.answer_label) }}{{ space }}"
@@ -191,7 +189,9 @@ class PromptFormat:
     def render_answer(self, options: Sequence[str], answer_text: str | None) -> str:
         """The answer block: header, plus wrapped letter and text when `answer_text` is given."""
         label = None if answer_text is None else self._answer_label(options, answer_text)
-        return format_template(_ANSWER_TEMPLATE).render(**self._variables(), answer=answer_text, answer_label=label)
+        return format_template(_ANSWER_TEMPLATE).render(
+            **self._variables(), answer=answer_text, answer_label=label
+        )
 
     def render(
         self,
@@ -240,7 +240,9 @@ class PromptFormat:
         values = dict(data)
         grammar = values.pop("grammar", GRAMMAR_VERSION)
         if grammar != GRAMMAR_VERSION:
-            raise ValueError(f"PromptFormat: grammar {grammar!r} is not supported (expected {GRAMMAR_VERSION!r})")
+            raise ValueError(
+                f"PromptFormat: grammar {grammar!r} is not supported (expected {GRAMMAR_VERSION!r})"
+            )
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:

@@ -16,8 +16,11 @@ _END = "{% endif %}"
 def _options(item: str, joiner: str) -> str:
     """Jinja source listing options as `item` (uses `letter`, `option`) joined by `joiner`."""
     return (
-        "{% for option in options %}{% set letter = letters[loop.index0] %}" + item
-        + "{% if not loop.last %}" + joiner + "{% endif %}{% endfor %}"
+        "{% for option in options %}{% set letter = letters[loop.index0] %}"
+        + item
+        + "{% if not loop.last %}"
+        + joiner
+        + "{% endif %}{% endfor %}"
     )
 
 
@@ -83,7 +86,8 @@ _STYLES: list[PromptStyle] = [
     ),
     PromptStyle(
         "meditron-ft",
-        "<|im_start|> question\nQuestion: {{ question }}\nOptions:\n" + _options("({{ letter }}) {{ option }}", "\n")
+        "<|im_start|> question\nQuestion: {{ question }}\nOptions:\n"
+        + _options("({{ letter }}) {{ option }}", "\n")
         + "<|im_end|>",
         "<|im_start|> answer\n" + _IF + "({{ answer_letter }}) {{ answer_text }}" + _END,
         stop=("<|im_start|>", "Question:"),

@@ -100,6 +100,8 @@ def default_system_prompt(key: str, task: str) -> str:
     return DEFAULT_MCQ.format(last=_last_letter(n_options))
 
 
-def sample_system_prompt(seed: int, n_options: int, pool: tuple[str, ...] = SAMPLED_SYSTEM_PROMPTS_KNOWN) -> str:
+def sample_system_prompt(
+    seed: int, n_options: int, pool: tuple[str, ...] = SAMPLED_SYSTEM_PROMPTS_KNOWN
+) -> str:
     """`random.seed(seed); random.choice(pool)` formatted with the last letter (matches the study only with its full pool)."""
     return random.Random(seed).choice(pool).format(_last_letter(n_options))

@@ -65,7 +65,9 @@ class SplitCount:
         return "ok" if self.n_read == self.expected_read else "MISMATCH"
 
 
-def count_tasks(data_dir: Path, tasks: list[str] | None = None, *, study_compat: bool = False) -> list[SplitCount]:
+def count_tasks(
+    data_dir: Path, tasks: list[str] | None = None, *, study_compat: bool = False
+) -> list[SplitCount]:
     """Load every split of every task whose folder exists under `data_dir`; missing files become notes."""
     rows = []
     for name in tasks or list_tasks():

@@ -38,10 +38,40 @@ _EXPORTS = {
     "reliability_diagram": "figures",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "BootstrapArrays",
+    "CellComparison",
+    "FamilyResult",
+    "PairedResult",
+    "PermutationResult",
+    "ReliabilityData",
+    "SeedComparison",
+    "VerdictRule",
+    "WinTieLoss",
+    "__version__",
+    "bootstrap_from_counts",
+    "brier",
+    "compare_family",
+    "compare_seeds",
+    "correct_pvalues",
+    "ece",
+    "forest_plot",
+    "mcnemar",
+    "paired_bootstrap",
+    "permutation_test",
+    "reliability",
+    "reliability_diagram",
+    "verdict_bars",
+    "win_tie_loss",
+]
 
 if TYPE_CHECKING:
-    from medadapt.stats.bootstrap import BootstrapArrays, PairedResult, bootstrap_from_counts, paired_bootstrap
+    from medadapt.stats.bootstrap import (
+        BootstrapArrays,
+        PairedResult,
+        bootstrap_from_counts,
+        paired_bootstrap,
+    )
     from medadapt.stats.calibration import ReliabilityData, brier, ece, reliability
     from medadapt.stats.exact_tests import PermutationResult, mcnemar, permutation_test
     from medadapt.stats.family import CellComparison, FamilyResult, compare_family

@@ -16,8 +16,20 @@ from medadapt.stats.intervals import (
     percentile_levels,
     row_quantiles,
 )
-from medadapt.stats.resampling import TableBatch, UnitTable, jackknife_acceleration, resample_statistics, unit_table
-from medadapt.stats.verdicts import RuleKind, Verdict, VerdictRule, verdicts_from_interval, verdicts_from_pvalue
+from medadapt.stats.resampling import (
+    TableBatch,
+    UnitTable,
+    jackknife_acceleration,
+    resample_statistics,
+    unit_table,
+)
+from medadapt.stats.verdicts import (
+    RuleKind,
+    Verdict,
+    VerdictRule,
+    verdicts_from_interval,
+    verdicts_from_pvalue,
+)
 
 Method = Literal["percentile", "bca"]
 METHODS: tuple[str, ...] = ("percentile", "bca")
@@ -93,7 +105,19 @@ def bootstrap_tables(
     the canonical orientation makes swapping a and b mirror every number exactly.
     """
     check_options(n_resamples, confidence, method)
-    draws = resample_statistics(batch, n_resamples, rng)
+    return intervals_from_draws(
+        batch, orientation, resample_statistics(batch, n_resamples, rng), confidence, method
+    )
+
+
+def intervals_from_draws(
+    batch: TableBatch,
+    orientation: NDArray[np.int64],
+    draws: NDArray[np.float64],
+    confidence: float,
+    method: Method,
+) -> BootstrapArrays:
+    """Intervals, p-values and verdicts from resampled Δs ([C, B], overwritten: sorted in place)."""
     estimate = batch.estimate
     cells = draws.shape[0]
     symmetric = orientation == 0
@@ -152,7 +176,9 @@ def bootstrap_from_counts(
         raise ValueError("need 0 <= n_a_only, n_b_only and n_a_only + n_b_only <= n_items >= 1 in every cell")
     orientation = np.sign(a_only - b_only)
     oriented = TableBatch.from_discordant_counts(np.maximum(a_only, b_only), np.minimum(a_only, b_only), n)
-    return bootstrap_tables(oriented, orientation, n_resamples, confidence, method, np.random.default_rng(seed))
+    return bootstrap_tables(
+        oriented, orientation, n_resamples, confidence, method, np.random.default_rng(seed)
+    )
 
 
 def bootstrap_table(
@@ -207,7 +233,9 @@ def paired_bootstrap(
     if pair.group_codes is None:
         arrays = bootstrap_from_counts(n_a_only, n_b_only, pair.n, n_resamples, confidence, method, seed)
     else:
-        arrays = bootstrap_table(unit_table(differences, pair.group_codes), n_resamples, confidence, method, seed)
+        arrays = bootstrap_table(
+            unit_table(differences, pair.group_codes), n_resamples, confidence, method, seed
+        )
     p_value, test = float(arrays.p_value[0]), "bootstrap"
     verdict = arrays.verdict[0]
     if verdict_rule.kind == "pvalue":

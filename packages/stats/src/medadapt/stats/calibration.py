@@ -18,16 +18,22 @@ def _probabilities(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.floa
     if p.ndim != 2:
         raise ValueError(f"probs must be [n_items, n_options] option probabilities, got shape {p.shape}")
     if y.shape != (p.shape[0],):
-        raise ValueError(f"labels must hold one gold option index per item ({p.shape[0]}), got shape {y.shape}")
+        raise ValueError(
+            f"labels must hold one gold option index per item ({p.shape[0]}), got shape {y.shape}"
+        )
     if y.dtype.kind not in "iu":
         raise ValueError(f"labels must be integer option indices (0 = A), got dtype {y.dtype}")
     if ((y < 0) | (y >= p.shape[1])).any():
         bad = int(np.flatnonzero((y < 0) | (y >= p.shape[1]))[0])
         raise ValueError(f"labels[{bad}] = {int(y[bad])} is not an option index in [0, {p.shape[1]})")
-    bad_rows = np.flatnonzero(~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (np.abs(p.sum(axis=1) - 1) > _TOLERANCE))
+    bad_rows = np.flatnonzero(
+        ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (np.abs(p.sum(axis=1) - 1) > _TOLERANCE)
+    )
     if bad_rows.size:
         row = int(bad_rows[0])
-        raise ValueError(f"probs row {row} is not a probability vector (sums to {p[row].sum()!r}); renormalise first")
+        raise ValueError(
+            f"probs row {row} is not a probability vector (sums to {p[row].sum()!r}); renormalise first"
+        )
     return p, y.astype(np.int64)
 
 
@@ -60,11 +66,13 @@ class ReliabilityData:
         }
 
 
-def reliability(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15, binning: Binning = "equal_width") -> ReliabilityData:
+def reliability(
+    probs: ArrayLike, labels: ArrayLike, n_bins: int = 15, binning: Binning = "equal_width"
+) -> ReliabilityData:
     """Bin items by top-label confidence (max option probability) and compare with their accuracy.
 
     equal_width: bins (0, 1/n_bins], ..., ((n_bins-1)/n_bins, 1] (confidence 0 goes to the first);
-    equal_mass: items sorted by confidence split into n_bins groups of near-equal size.
+    equal_mass: edges at the n_bins-quantiles of the confidences, so bins hold near-equal counts (ties stay together).
     """
     p, y = _probabilities(probs, labels)
     if int(n_bins) != n_bins or n_bins < 1:
@@ -76,12 +84,10 @@ def reliability(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15, binning: 
         index = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
         described = f"{n_bins} equal-width bins of top-label confidence over [0, 1], right-closed"
     elif binning == "equal_mass":
-        order = np.argsort(confidence, kind="stable")
-        index = np.empty(confidence.shape[0], dtype=np.int64)
-        for k, chunk in enumerate(np.array_split(order, n_bins)):
-            index[chunk] = k
-        edges = np.array([0.0] + [float(confidence[c].max()) if c.size else np.nan for c in np.array_split(order, n_bins)])
-        described = f"{n_bins} equal-mass bins of top-label confidence (items sorted by confidence, near-equal counts)"
+        # Edges at confidence quantiles; equal confidences always share a bin (so ties can leave bins uneven).
+        edges = np.quantile(confidence, np.linspace(0.0, 1.0, n_bins + 1))
+        index = np.clip(np.searchsorted(edges[1:-1], confidence, side="left"), 0, n_bins - 1)
+        described = f"{n_bins} equal-mass bins of top-label confidence (edges at its quantiles, right-closed)"
     else:
         raise ValueError(f"binning must be 'equal_width' or 'equal_mass', got {binning!r}")
     counts = np.bincount(index, minlength=n_bins).astype(np.int64)

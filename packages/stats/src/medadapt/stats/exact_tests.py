@@ -17,21 +17,18 @@ _FLIP_BLOCK_ELEMENTS = 2**22
 
 def mcnemar(correct_a: Correctness, correct_b: Correctness) -> float:
     """Exact (binomial) two-sided McNemar p-value for paired 0/1 correctness, via statsmodels."""
+    return mcnemar_from_pair(paired_correctness(correct_a, correct_b))
+
+
+def mcnemar_from_pair(pair: PairedCorrectness) -> float:
+    """Exact McNemar p-value of validated pairs (1.0 when no item is discordant)."""
     from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 
-    pair = paired_correctness(correct_a, correct_b)
-    return mcnemar_from_pair(pair, statsmodels_mcnemar)
-
-
-def mcnemar_from_pair(pair: PairedCorrectness, statsmodels_mcnemar: object | None = None) -> float:
-    """Exact McNemar p-value of validated pairs (1.0 when no item is discordant)."""
-    if statsmodels_mcnemar is None:
-        from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
     a, b = pair.a.astype(bool), pair.b.astype(bool)
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     if table[0, 1] + table[1, 0] == 0:
         return 1.0
-    return float(min(1.0, statsmodels_mcnemar(table, exact=True).pvalue))  # type: ignore[operator]
+    return float(min(1.0, statsmodels_mcnemar(table, exact=True).pvalue))
 
 
 @dataclass(frozen=True)
@@ -115,9 +112,13 @@ def permutation_from_pair(
         return PermutationResult(delta=delta, p_value=1.0, exact=True, n_flipped_units=0, n_resamples=None)
     if use_exact:
         p = exact_sign_flip_pvalue(sums)
-        return PermutationResult(delta=delta, p_value=p, exact=True, n_flipped_units=flipped, n_resamples=None)
+        return PermutationResult(
+            delta=delta, p_value=p, exact=True, n_flipped_units=flipped, n_resamples=None
+        )
     p = monte_carlo_sign_flip_pvalue(sums, n_resamples, seed)
-    return PermutationResult(delta=delta, p_value=p, exact=False, n_flipped_units=flipped, n_resamples=n_resamples)
+    return PermutationResult(
+        delta=delta, p_value=p, exact=False, n_flipped_units=flipped, n_resamples=n_resamples
+    )
 
 
 def named_test_pvalue(test: str, pair: PairedCorrectness, n_resamples: int = 10_000, seed: int = 0) -> float:

@@ -127,4 +127,3 @@ def compare_family(
         correction=verdict_rule.correction,
         test=verdict_rule.test,
     )
-

@@ -31,7 +31,9 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _rows(results: FamilyResult | Mapping[str, PairedResult] | Sequence[tuple[str, PairedResult]]) -> list[tuple[str, PairedResult, str]]:
+def _rows(
+    results: FamilyResult | Mapping[str, PairedResult] | Sequence[tuple[str, PairedResult]],
+) -> list[tuple[str, PairedResult, str]]:
     if isinstance(results, FamilyResult):
         return [(c.name, c.result, c.verdict) for c in results.cells]
     items = results.items() if isinstance(results, Mapping) else results
@@ -80,7 +82,15 @@ def verdict_bars(rates: WinTieLoss | Mapping[str, WinTieLoss], title: str | None
         values = np.array([g.rates[verdict] for g in groups.values()])
         low = values - np.array([g.intervals[verdict][0] for g in groups.values()])
         high = np.array([g.intervals[verdict][1] for g in groups.values()]) - values
-        axes.bar(x + (k - 1) * width, values, width, yerr=[low, high], capsize=3, color=VERDICT_COLOURS[verdict], label=verdict)
+        axes.bar(
+            x + (k - 1) * width,
+            values,
+            width,
+            yerr=[low, high],
+            capsize=3,
+            color=VERDICT_COLOURS[verdict],
+            label=verdict,
+        )
     axes.set_xticks(x, [f"{name}\n(n={g.n})" for name, g in groups.items()])
     axes.set_ylim(0.0, 1.0)
     axes.set_ylabel("share of cells")

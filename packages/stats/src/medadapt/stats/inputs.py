@@ -40,7 +40,9 @@ def as_binary(values: ArrayLike, name: str, ids: Sequence[Hashable] | None = Non
     """Return `values` as an int8 0/1 vector, or raise naming the first non-binary item."""
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one correctness value per item), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be one-dimensional (one correctness value per item), got shape {arr.shape}"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: a paired comparison needs at least one item")
     if arr.dtype == np.bool_:
@@ -92,7 +94,9 @@ def group_codes(groups: Groups, n: int, ids: Sequence[Hashable] | None) -> tuple
     """Integer cluster codes for each item (from a sequence in item order or an id -> group mapping)."""
     if isinstance(groups, Mapping):
         if ids is None:
-            raise ValueError("groups is a mapping of item ids, so correct_a and correct_b must be id mappings too")
+            raise ValueError(
+                "groups is a mapping of item ids, so correct_a and correct_b must be id mappings too"
+            )
         missing = [i for i in ids if i not in groups]
         if missing:
             raise ValueError(f"groups has no group for {len(missing)} item ids, e.g. {missing[:_SHOWN]!r}")
@@ -100,7 +104,9 @@ def group_codes(groups: Groups, n: int, ids: Sequence[Hashable] | None) -> tuple
     else:
         labels = list(np.asarray(groups, dtype=object)) if not isinstance(groups, list) else groups
         if len(labels) != n:
-            raise ValueError(f"groups has {len(labels)} entries but there are {n} paired items; give one group per item")
+            raise ValueError(
+                f"groups has {len(labels)} entries but there are {n} paired items; give one group per item"
+            )
     lookup: dict[Hashable, int] = {}
     codes = np.fromiter((lookup.setdefault(g, len(lookup)) for g in labels), dtype=np.int64, count=n)
     if len(lookup) < 2:
@@ -119,7 +125,7 @@ def paired_correctness(
             f"correct_a is {'a mapping' if a_is_map else 'a sequence'} but correct_b is "
             f"{'a mapping' if b_is_map else 'a sequence'}: pass both as id -> correctness mappings or both as sequences"
         )
-    if a_is_map and b_is_map:
+    if isinstance(correct_a, Mapping) and isinstance(correct_b, Mapping):
         ids, values_a, values_b = align_by_id(
             list(correct_a.keys()), list(correct_a.values()), list(correct_b.keys()), list(correct_b.values())
         )

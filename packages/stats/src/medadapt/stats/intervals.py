@@ -39,7 +39,9 @@ def percentile_levels(confidence: float, cells: int) -> NDArray[np.float64]:
     return np.tile(np.array([alpha / 2.0, 1.0 - alpha / 2.0]), (cells, 1))
 
 
-def bca_levels(confidence: float, z0: NDArray[np.float64], acceleration: NDArray[np.float64]) -> NDArray[np.float64]:
+def bca_levels(
+    confidence: float, z0: NDArray[np.float64], acceleration: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Efron's bias-corrected and accelerated quantile levels per cell ([C, 2])."""
     alpha = 1.0 - confidence
     z = ndtri(np.array([alpha / 2.0, 1.0 - alpha / 2.0]))[None, :]

@@ -8,7 +8,9 @@ from numpy.typing import ArrayLike, NDArray
 from medadapt.stats.verdicts import CORRECTIONS, Correction
 
 
-def correct_pvalues(pvals: ArrayLike, method: Correction = "holm", alpha: float = 0.05) -> NDArray[np.float64]:
+def correct_pvalues(
+    pvals: ArrayLike, method: Correction = "holm", alpha: float = 0.05
+) -> NDArray[np.float64]:
     """Adjusted p-values in input order: "holm" (FWER), "fdr_bh" (FDR), "bonferroni", or "none"."""
     p = np.asarray(pvals, dtype=np.float64)
     if p.ndim != 1:

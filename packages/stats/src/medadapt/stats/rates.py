@@ -81,4 +81,6 @@ def win_tie_loss(
         described = f"percentile bootstrap over cells, {confidence:.0%}, B={n_resamples}, seed={seed}"
     else:
         raise ValueError(f"method must be 'wilson' or 'bootstrap', got {method!r}")
-    return WinTieLoss(n=n, counts=counts, rates=rates, intervals=intervals, confidence=confidence, method=described)
+    return WinTieLoss(
+        n=n, counts=counts, rates=rates, intervals=intervals, confidence=confidence, method=described
+    )

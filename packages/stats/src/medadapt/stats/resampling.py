@@ -42,13 +42,17 @@ class UnitTable:
 
     def mirrored(self) -> UnitTable:
         """The same units with the sign of every difference flipped (models a and b swapped)."""
-        return _signature_table(np.repeat(-self.sums, self.counts), np.repeat(self.sizes, self.counts), self.scale)
+        return _signature_table(
+            np.repeat(-self.sums, self.counts), np.repeat(self.sizes, self.counts), self.scale
+        )
 
     def orientation(self) -> int:
         """+1 or -1 picking one of (self, mirror) deterministically; 0 when the two are the same data."""
         mirror = self.mirrored()
         key = list(zip(self.sizes.tolist(), self.sums.tolist(), self.counts.tolist(), strict=True))
-        mirror_key = list(zip(mirror.sizes.tolist(), mirror.sums.tolist(), mirror.counts.tolist(), strict=True))
+        mirror_key = list(
+            zip(mirror.sizes.tolist(), mirror.sums.tolist(), mirror.counts.tolist(), strict=True)
+        )
         if key == mirror_key:
             return 0
         return 1 if key > mirror_key else -1
@@ -65,7 +69,9 @@ def _signature_table(unit_sums: NDArray[np.int64], unit_sizes: NDArray[np.int64]
     )
 
 
-def unit_table(scaled_differences: NDArray[np.int64], group_codes: NDArray[np.int64] | None, scale: int = 1) -> UnitTable:
+def unit_table(
+    scaled_differences: NDArray[np.int64], group_codes: NDArray[np.int64] | None, scale: int = 1
+) -> UnitTable:
     """Compress integer per-item differences (×scale) into a signature table over items or clusters."""
     d = np.asarray(scaled_differences, dtype=np.int64)
     if group_codes is None:

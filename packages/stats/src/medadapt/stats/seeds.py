@@ -46,7 +46,9 @@ def compare_seeds(
     if isinstance(correct_a, Mapping) or isinstance(correct_b, Mapping):
         raise ValueError("correct_a and correct_b must be sequences with one entry per seed (not a mapping)")
     if len(correct_a) != len(correct_b):
-        raise ValueError(f"correct_a has {len(correct_a)} seeds but correct_b has {len(correct_b)}; pair them run by run")
+        raise ValueError(
+            f"correct_a has {len(correct_a)} seeds but correct_b has {len(correct_b)}; pair them run by run"
+        )
     if len(correct_a) == 0:
         raise ValueError("no seeds given: correct_a and correct_b are empty")
     verdict_rule = resolve_rule(rule, confidence)
@@ -57,7 +59,9 @@ def compare_seeds(
         except ValueError as error:
             raise ValueError(f"seed {s}: {error}") from error
     reference = pairs[0]
-    pairs = [reference] + [_in_reference_order(pair, reference, s) for s, pair in enumerate(pairs[1:], start=1)]
+    pairs = [reference] + [
+        _in_reference_order(pair, reference, s) for s, pair in enumerate(pairs[1:], start=1)
+    ]
     per_seed = tuple(
         paired_bootstrap(p.a, p.b, n_resamples, confidence, method, seed + s, p.group_codes, rule)
         for s, p in enumerate(pairs)
@@ -65,7 +69,9 @@ def compare_seeds(
     # Seed-averaged difference per item, kept integer: Σ_s (a_s - b_s) = n_seeds × mean difference.
     summed = np.sum([p.a.astype(np.int64) - p.b.astype(np.int64) for p in pairs], axis=0)
     n_seeds = len(pairs)
-    arrays = bootstrap_table(unit_table(summed, reference.group_codes, scale=n_seeds), n_resamples, confidence, method, seed)
+    arrays = bootstrap_table(
+        unit_table(summed, reference.group_codes, scale=n_seeds), n_resamples, confidence, method, seed
+    )
     verdict = arrays.verdict[0]
     if verdict_rule.kind == "pvalue":
         verdict = verdicts_from_pvalue(arrays.delta, arrays.p_value, verdict_rule.alpha)[0]
@@ -96,11 +102,14 @@ def compare_seeds(
     return SeedComparison(per_seed=per_seed, combined=combined)
 
 
-
-def _in_reference_order(pair: PairedCorrectness, reference: PairedCorrectness, seed_index: int) -> PairedCorrectness:
+def _in_reference_order(
+    pair: PairedCorrectness, reference: PairedCorrectness, seed_index: int
+) -> PairedCorrectness:
     """Seed `seed_index`'s pairs in seed 0's item order (id mappings may list items in any order)."""
     if pair.n != reference.n or (pair.ids is None) != (reference.ids is None):
-        raise ValueError(f"seed {seed_index} scores {pair.n} items but seed 0 scores {reference.n}; every seed must score the same items")
+        raise ValueError(
+            f"seed {seed_index} scores {pair.n} items but seed 0 scores {reference.n}; every seed must score the same items"
+        )
     if pair.ids is None or reference.ids is None or pair.ids == reference.ids:
         return pair
     position = {item: k for k, item in enumerate(pair.ids)}
@@ -109,4 +118,6 @@ def _in_reference_order(pair: PairedCorrectness, reference: PairedCorrectness, s
         raise ValueError(f"seed {seed_index} lacks item ids that seed 0 has, e.g. {missing[:5]!r}")
     order = np.array([position[item] for item in reference.ids], dtype=np.int64)
     codes = None if pair.group_codes is None else reference.group_codes
-    return PairedCorrectness(a=pair.a[order], b=pair.b[order], ids=reference.ids, group_codes=codes, n_groups=pair.n_groups)
+    return PairedCorrectness(
+        a=pair.a[order], b=pair.b[order], ids=reference.ids, group_codes=codes, n_groups=pair.n_groups
+    )

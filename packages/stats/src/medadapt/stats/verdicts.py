@@ -49,7 +49,9 @@ class VerdictRule:
     def describe(self, method: str = "percentile", in_family: bool = False) -> str:
         """One line naming the rule, recorded in every result so a verdict can be reproduced."""
         if self.kind == "ci":
-            return f"tie iff 0 in the {self.confidence:.0%} {method} bootstrap CI of Δaccuracy; else sign of Δ"
+            return (
+                f"tie iff 0 in the {self.confidence:.0%} {method} bootstrap CI of Δaccuracy; else sign of Δ"
+            )
         correction = self.correction if in_family else "none"
         which = f"{correction}-corrected " if correction != "none" else ""
         return f"tie iff {which}{self.test} p >= {self.alpha:.3g}; else sign of Δ"
@@ -61,10 +63,15 @@ class VerdictRule:
 
 def verdicts_from_interval(low: NDArray[np.float64], high: NDArray[np.float64]) -> list[Verdict]:
     """Win iff the interval is above 0, loss iff below, tie iff it contains 0 (endpoints included)."""
-    return ["win" if lo > 0 else "loss" if hi < 0 else "tie" for lo, hi in zip(low.tolist(), high.tolist(), strict=True)]
+    return [
+        "win" if lo > 0 else "loss" if hi < 0 else "tie"
+        for lo, hi in zip(low.tolist(), high.tolist(), strict=True)
+    ]
 
 
-def verdicts_from_pvalue(delta: NDArray[np.float64], p_value: NDArray[np.float64], alpha: float) -> list[Verdict]:
+def verdicts_from_pvalue(
+    delta: NDArray[np.float64], p_value: NDArray[np.float64], alpha: float
+) -> list[Verdict]:
     """Win/loss by the sign of Δ when p < alpha, tie otherwise (also when Δ is exactly 0)."""
     return [
         "tie" if p >= alpha or d == 0 else "win" if d > 0 else "loss"

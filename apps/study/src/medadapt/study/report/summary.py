@@ -13,9 +13,17 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _points(value: float | None) -> str:
+    if value is None:
+        return "–"
+    text = f"{100 * value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
 def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
     """Overall win/tie/loss per variant and each cell's verdict, compact enough for one screen."""
-    rates = Table(title=f"{report['study']}: medical vs general", show_lines=False)
+    pairs = "; ".join(f"{p['medical']} vs {p['general']}" for p in report["pairs"])
+    rates = Table(title=f"{report['study']}: {pairs}", show_lines=False)
     for column in ("variant", "cells", "win", "tie", "loss"):
         rates.add_column(column)
     for row in report["rates"]:
@@ -27,20 +35,22 @@ def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
             *(f"{row[v]['count']} ({_pct(row[v]['rate'])})" for v in ("win", "tie", "loss")),
         )
     console.print(rates)
-    cells = Table(show_header=True, box=None)
-    for column in ("variant", "pair", "task", "setting", "decoding", "Δ", "CI", "verdict"):
-        cells.add_column(column)
+    several_pairs = len(report["pairs"]) > 1
+    cells = Table(show_header=True, box=None, pad_edge=False)
+    columns = ["variant", *(["pair"] if several_pairs else []), "task", "setting", "decoding", "Δ [CI], points", "verdict"]
+    for column in columns:
+        cells.add_column(column, no_wrap=True, overflow="ellipsis", max_width=28)
     shown = report["comparisons"][:20]
     for c in shown:
         colour = {"win": "green", "loss": "red"}.get(c["verdict"], "white")
+        pair = [f"{c['medical']} vs {c['general']}"] if several_pairs else []
         cells.add_row(
             c["variant"],
-            f"{c['medical']} vs {c['general']}",
+            *pair,
             c["task"],
             c["setting"],
             c["decoding"],
-            f"{100 * c['delta']:+.1f}",
-            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]",
+            f"{_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]",
             f"[{colour}]{c['verdict']}[/{colour}]",
         )
     console.print(cells)

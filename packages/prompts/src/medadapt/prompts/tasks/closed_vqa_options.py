@@ -44,7 +44,9 @@ def parsed_options(question: str) -> list[str]:
     return options if len(options) >= 2 else []
 
 
-def closed_options(question: str, answer: str, *, study_compat: bool, rules: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+def closed_options(
+    question: str, answer: str, *, study_compat: bool, rules: dict[str, tuple[str, ...]] | None = None
+) -> list[str]:
     """Options of a closed question: yes/no for yes/no answers, else a rule, else parsed from the question."""
     if answer in YES_NO:
         return list(YES_NO)

@@ -6,13 +6,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-def find_file(folder: Path, names: Sequence[str], *, accept: Callable[[Path], bool] | None = None) -> Path | None:
+def find_file(
+    folder: Path, names: Sequence[str], *, accept: Callable[[Path], bool] | None = None
+) -> Path | None:
     """The first file called one of `names` under `folder` (shallowest first), or None."""
     for name in names:
         direct = folder / name
         if direct.is_file() and (accept is None or accept(direct)):
             return direct
-    matches = [p for name in names for p in folder.rglob(name) if p.is_file() and (accept is None or accept(p))]
+    matches = [
+        p for name in names for p in folder.rglob(name) if p.is_file() and (accept is None or accept(p))
+    ]
     if not matches:
         return None
     return min(matches, key=lambda p: (len(p.relative_to(folder).parts), str(p)))

@@ -9,8 +9,16 @@ _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
-    patterns = [f"{split}.jsonl", f"{split}.json", f"{split}.parquet", f"{split}.csv", f"{split}-*.parquet",
-                f"data/{split}-*.parquet", f"data/{split}.jsonl", f"data/{split}.json"]
+    patterns = [
+        f"{split}.jsonl",
+        f"{split}.json",
+        f"{split}.parquet",
+        f"{split}.csv",
+        f"{split}-*.parquet",
+        f"data/{split}-*.parquet",
+        f"data/{split}.jsonl",
+        f"data/{split}.json",
+    ]
     for pattern in patterns:
         found = sorted(p for p in folder.glob(pattern) if p.is_file())
         if found:
@@ -45,7 +53,9 @@ def read_hf_split(folder: Path, split: str) -> tuple[list[dict[str, Any]], str]:
         return [dict(row) for row in dataset_dict[split]], f"{folder} [{split}]"
     files = _split_files(folder, split)
     if not files:
-        raise FileNotFoundError(f"{folder}: no files for split {split!r} (looked for {split}.jsonl/json/parquet/csv)")
+        raise FileNotFoundError(
+            f"{folder}: no files for split {split!r} (looked for {split}.jsonl/json/parquet/csv)"
+        )
     builder = _BUILDERS[files[0].suffix]
     dataset = datasets.load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split)
     return [dict(row) for row in dataset], ", ".join(str(f) for f in files)

@@ -35,7 +35,9 @@ def load_hf_task(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         return TaskData(spec.name, split, examples, {}, len(rows), (source,), "hf")
     if family == "medmcqa":
         rows, source = read_hf_split(folder, "validation" if split == "test" else "train")
-        examples = [medmcqa_example(spec, split, r, source, n, one_based=False) for n, r in enumerate(rows, start=1)]
+        examples = [
+            medmcqa_example(spec, split, r, source, n, one_based=False) for n, r in enumerate(rows, start=1)
+        ]
         if split != "test":
             train_idx, val_idx = hf_train_test_split(len(examples), test_size=0.2, seed=42)
             examples = [examples[i] for i in (train_idx if split == "train" else val_idx)]
@@ -49,8 +51,16 @@ def load_hf_task(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
             target = row.get("target")
             if target not in ("A", "B", "C", "D"):
                 raise DataFormatError(source, n, "target", f"expected a letter A-D, got {target!r}")
-            examples.append(QAExample(id=f"{spec.subset}-{split}-{n}", task=spec.name, split=split,
-                                      question=text_field(row, "input", source, n), options=options, answer=target))
+            examples.append(
+                QAExample(
+                    id=f"{spec.subset}-{split}-{n}",
+                    task=spec.name,
+                    split=split,
+                    question=text_field(row, "input", source, n),
+                    options=options,
+                    answer=target,
+                )
+            )
         return TaskData(spec.name, split, examples, {}, len(rows), (source,), "hf")
     if family == "pubmedqa":
         return _pubmedqa(spec, folder, split)
@@ -64,7 +74,9 @@ def load_hf_task(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         n_read = len(rows)
         if split != "test":
             rows = split_train_val(rows, split)
-        return TaskData(spec.name, split, n2c2_examples(spec, split, rows, source), {}, n_read, (source,), "hf")
+        return TaskData(
+            spec.name, split, n2c2_examples(spec, split, rows, source), {}, n_read, (source,), "hf"
+        )
     if family in ("vqa-rad", "pathvqa", "slake"):
         return _closed_vqa(spec, folder, split, study_compat)
     raise FileNotFoundError(f"{spec.name}: no Hugging Face layout reader (use the original files)")
@@ -90,10 +102,17 @@ def _pubmedqa(spec: TaskSpec, folder: Path, split: str) -> TaskData:
             answer = answer[0] if isinstance(answer, list) and answer else answer
             if answer not in PUBMEDQA_OPTIONS:
                 raise DataFormatError(source, n, "answer", f"expected yes/no/maybe, got {answer!r}")
-            examples.append(QAExample(id=str(row.get("id", n)), task=spec.name, split=split,
-                                      question=text_field(row, "question", source, n), options=PUBMEDQA_OPTIONS,
-                                      answer=chr(ord("A") + PUBMEDQA_OPTIONS.index(answer)),
-                                      context=text_field(row, "context", source, n)))
+            examples.append(
+                QAExample(
+                    id=str(row.get("id", n)),
+                    task=spec.name,
+                    split=split,
+                    question=text_field(row, "question", source, n),
+                    options=PUBMEDQA_OPTIONS,
+                    answer=chr(ord("A") + PUBMEDQA_OPTIONS.index(answer)),
+                    context=text_field(row, "context", source, n),
+                )
+            )
     return TaskData(spec.name, split, examples, {}, n_read, tuple(sources), "hf")
 
 
@@ -113,9 +132,18 @@ def _closed_vqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) ->
         if image is None:
             raise DataFormatError(source, n, "image", "is missing")
         path = image_to_path(image, base_dir=folder)
-        examples.append(QAExample(id=str(row.get("id", row.get("qid", n))), task=spec.name, split=split,
-                                  question=text_field(row, "question", source, n), options=YES_NO,
-                                  answer="A" if answer == "yes" else "B", images=(path,), group=path))
+        examples.append(
+            QAExample(
+                id=str(row.get("id", row.get("qid", n))),
+                task=spec.name,
+                split=split,
+                question=text_field(row, "question", source, n),
+                options=YES_NO,
+                answer="A" if answer == "yes" else "B",
+                images=(path,),
+                group=path,
+            )
+        )
     if carve_val:
         if study_compat:
             _, val_idx = sklearn_split(range(len(examples)), test_size=0.2, random_state=42)

@@ -9,7 +9,7 @@ from typing import Literal
 from medadapt.prompts.tasks.file_lookup import find_file
 from medadapt.prompts.tasks.hf_layout import has_hf_layout
 from medadapt.prompts.tasks.hf_task_loaders import load_hf_task
-from medadapt.prompts.tasks.n2c2_loaders import RECORD_FILES
+from medadapt.prompts.tasks.n2c2_loaders import RECORD_FILES, load_n2c2
 from medadapt.prompts.tasks.registry import TaskSpec, get_task
 from medadapt.prompts.tasks.sense_loaders import load_sense
 from medadapt.prompts.tasks.task_data import TaskData
@@ -17,13 +17,12 @@ from medadapt.prompts.tasks.text_loaders import (
     has_original_files,
     load_ehrnoteqa,
     load_medmcqa,
-    load_medqa,
     load_mednli,
+    load_medqa,
     load_mmlu,
     load_pubmedqa,
 )
 from medadapt.prompts.tasks.vqa_loaders import load_pathvqa, load_slake, load_vqa_rad
-from medadapt.prompts.tasks.n2c2_loaders import load_n2c2
 
 Layout = Literal["auto", "original", "hf"]
 _ORIGINAL: dict[str, Callable[[TaskSpec, Path, str, bool], TaskData]] = {
@@ -66,11 +65,14 @@ def detect_layout(spec: TaskSpec, folder: Path) -> Literal["original", "hf"]:
         return "original"
     if has_hf_layout(folder) or any(has_hf_layout(p) for p in folder.iterdir() if p.is_dir()):
         return "hf"
-    raise FileNotFoundError(f"{spec.name}: neither the original files nor a Hugging Face layout found in {folder}")
+    raise FileNotFoundError(
+        f"{spec.name}: neither the original files nor a Hugging Face layout found in {folder}"
+    )
 
 
-def load_task(name: str, data_dir: Path | str, split: str, *, layout: Layout = "auto",
-              study_compat: bool = False) -> TaskData:
+def load_task(
+    name: str, data_dir: Path | str, split: str, *, layout: Layout = "auto", study_compat: bool = False
+) -> TaskData:
     """Examples of one split of a task; `study_compat=True` reproduces the study's flawed splits/options."""
     spec = get_task(name)
     if split not in spec.splits:

@@ -30,8 +30,15 @@ def clean_mmmu_text(text: str) -> str:
     return re.sub(" +", " ", text).strip()
 
 
-def mmmu_example(spec: TaskSpec, split: str, row: Mapping[str, Any], source: str, number: int,
-                 drops: FilterCounter, base_dir: Path) -> QAExample | None:
+def mmmu_example(
+    spec: TaskSpec,
+    split: str,
+    row: Mapping[str, Any],
+    source: str,
+    number: int,
+    drops: FilterCounter,
+    base_dir: Path,
+) -> QAExample | None:
     """One MMMU row; options are parsed as a Python literal (never `eval`), open questions are dropped."""
     if row.get("question_type") == "open":
         drops.drop("open question")
@@ -45,15 +52,29 @@ def mmmu_example(spec: TaskSpec, split: str, row: Mapping[str, Any], source: str
     except (ValueError, SyntaxError):
         raise DataFormatError(source, number, "options", f"not a list literal: {raw!r:.80}") from None
     if not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options):
-        raise DataFormatError(source, number, "options", f"expected a non-empty list of strings, got {raw!r:.80}")
+        raise DataFormatError(
+            source, number, "options", f"expected a non-empty list of strings, got {raw!r:.80}"
+        )
     answer = row.get("answer")
     if not isinstance(answer, str) or len(answer) != 1 or not 0 <= ord(answer) - ord("A") < len(options):
-        raise DataFormatError(source, number, "answer", f"expected a letter within the {len(options)} options, got {answer!r}")
-    images = tuple(image_to_path(row[k], base_dir=base_dir) for k in (f"image_{i}" for i in range(1, 8))
-                   if row.get(k) is not None)
-    return QAExample(id=str(row.get("id", number)), task=spec.name, split=split, question=clean_mmmu_text(question),
-                     options=tuple(clean_mmmu_text(o) for o in options), answer=answer, images=images,
-                     group=str(row.get("id", number)))
+        raise DataFormatError(
+            source, number, "answer", f"expected a letter within the {len(options)} options, got {answer!r}"
+        )
+    images = tuple(
+        image_to_path(row[k], base_dir=base_dir)
+        for k in (f"image_{i}" for i in range(1, 8))
+        if row.get(k) is not None
+    )
+    return QAExample(
+        id=str(row.get("id", number)),
+        task=spec.name,
+        split=split,
+        question=clean_mmmu_text(question),
+        options=tuple(clean_mmmu_text(o) for o in options),
+        answer=answer,
+        images=images,
+        group=str(row.get("id", number)),
+    )
 
 
 def load_mmmu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -64,8 +85,11 @@ def load_mmmu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     drops = FilterCounter()
     hf_split = "dev" if split == "train" else "validation"
     rows, source = read_hf_split(base, hf_split)
-    examples = [e for n, r in enumerate(rows, start=1)
-                if (e := mmmu_example(spec, split, r, source, n, drops, base)) is not None]
+    examples = [
+        e
+        for n, r in enumerate(rows, start=1)
+        if (e := mmmu_example(spec, split, r, source, n, drops, base)) is not None
+    ]
     if split != "train":
         if study_compat:
             # validation.train_test_split(train_size=5, seed=42): val = the 5-item part (STUDY.md §10.12).

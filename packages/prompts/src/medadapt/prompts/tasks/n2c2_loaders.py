@@ -20,9 +20,15 @@ RECORD_FILES = {
     "test": ("obesity_patient_records_test.xml",),
 }
 ANNOTATION_FILES = {
-    "train": ("obesity_standoff_intuitive_annotations_training.xml", "obesity_standoff_annotations_training_intuitive.xml",
-              "obesity_standoff_intuitive_annotations_training2.xml"),
-    "test": ("obesity_standoff_annotations_test_intuitive.xml", "obesity_standoff_intuitive_annotations_test.xml"),
+    "train": (
+        "obesity_standoff_intuitive_annotations_training.xml",
+        "obesity_standoff_annotations_training_intuitive.xml",
+        "obesity_standoff_intuitive_annotations_training2.xml",
+    ),
+    "test": (
+        "obesity_standoff_annotations_test_intuitive.xml",
+        "obesity_standoff_intuitive_annotations_test.xml",
+    ),
 }
 
 
@@ -62,8 +68,12 @@ def read_intuitive_judgments(paths: Sequence[Path], disease: str) -> dict[str, s
                 for doc in node.iter("doc"):
                     doc_id, judgment = doc.get("id"), doc.get("judgment")
                     if doc_id is None or judgment not in JUDGMENT_TO_OPTION:
-                        raise DataFormatError(path, None, f"{disease}/doc {doc_id}@judgment",
-                                              f"expected Y, N or Q, got {judgment!r}")
+                        raise DataFormatError(
+                            path,
+                            None,
+                            f"{disease}/doc {doc_id}@judgment",
+                            f"expected Y, N or Q, got {judgment!r}",
+                        )
                     judgments[doc_id] = judgment
     return judgments
 
@@ -99,7 +109,9 @@ def preprocess_obesity(
     return rows
 
 
-def n2c2_examples(spec: TaskSpec, split: str, rows: Sequence[Mapping[str, Any]], source: str) -> list[QAExample]:
+def n2c2_examples(
+    spec: TaskSpec, split: str, rows: Sequence[Mapping[str, Any]], source: str
+) -> list[QAExample]:
     """QAExamples from preprocessed rows {text, label in Y/N/Q} (ours or the study's saved DatasetDict)."""
     assert spec.subset is not None
     examples = []
@@ -111,9 +123,17 @@ def n2c2_examples(spec: TaskSpec, split: str, rows: Sequence[Mapping[str, Any]],
             raise DataFormatError(source, number, "label", f"expected Y, N or Q, got {label!r}")
         option = JUDGMENT_TO_OPTION[label]
         doc_id = str(row.get("id", number))
-        examples.append(QAExample(id=doc_id, task=spec.name, split=split, question=n2c2_question(text, spec.subset),
-                                  options=N2C2_OPTIONS, answer=chr(ord("A") + N2C2_OPTIONS.index(option)),
-                                  group=doc_id))
+        examples.append(
+            QAExample(
+                id=doc_id,
+                task=spec.name,
+                split=split,
+                question=n2c2_question(text, spec.subset),
+                options=N2C2_OPTIONS,
+                answer=chr(ord("A") + N2C2_OPTIONS.index(option)),
+                group=doc_id,
+            )
+        )
     return examples
 
 
@@ -143,4 +163,6 @@ def load_n2c2(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     if split != "test":
         rows = split_train_val(rows, split)
     examples = n2c2_examples(spec, split, rows, str(records[0]))
-    return TaskData(spec.name, split, examples, drops.as_dict(), n_read, tuple(str(p) for p in records + annotations))
+    return TaskData(
+        spec.name, split, examples, drops.as_dict(), n_read, tuple(str(p) for p in records + annotations)
+    )

@@ -49,9 +49,19 @@ def _specs() -> dict[str, TaskSpec]:
         TaskSpec("medqa", "medqa", "text", 5, "mcq", "medqa", subset="5_options"),
         TaskSpec("medqa-usmle", "medqa", "text", 4, "mcq", "medqa", subset="4_options"),
         TaskSpec("medmcqa", "medmcqa", "text", 4, "mcq", "medmcqa"),
-        TaskSpec("pubmedqa", "pubmedqa", "text", 3, "mcq", "pubmedqa", question_layout="{context}\n\n{question}"),
+        TaskSpec(
+            "pubmedqa", "pubmedqa", "text", 3, "mcq", "pubmedqa", question_layout="{context}\n\n{question}"
+        ),
         TaskSpec("mednli", "mednli", "text", 3, "mednli", "mednli"),
-        TaskSpec("ehrnoteqa", "ehrnoteqa", "text", 5, "ehrnoteqa", "ehrnoteqa", question_layout="\n{context}\n\n\n{question}"),
+        TaskSpec(
+            "ehrnoteqa",
+            "ehrnoteqa",
+            "text",
+            5,
+            "ehrnoteqa",
+            "ehrnoteqa",
+            question_layout="\n{context}\n\n\n{question}",
+        ),
         TaskSpec("casi-sense", "sense", "text", None, "sense", "casi", subset="casi"),
         TaskSpec("mimic-iii-sense", "sense", "text", None, "sense", "mimic-iii", subset="mimic"),
         TaskSpec("vqa-rad", "vqa-rad", "vqa", None, "vqa", "vqa-rad"),
@@ -60,7 +70,8 @@ def _specs() -> dict[str, TaskSpec]:
     ]
     specs += [TaskSpec(f"mmlu_{s}", "mmlu", "text", 4, "mcq", "mmlu", subset=s) for s in MMLU_SUBJECTS]
     specs += [
-        TaskSpec(f"n2c2_2008-obesity_{d}", "n2c2", "text", 3, "n2c2", "n2c2_2008", subset=d) for d in N2C2_DISEASES
+        TaskSpec(f"n2c2_2008-obesity_{d}", "n2c2", "text", 3, "n2c2", "n2c2_2008", subset=d)
+        for d in N2C2_DISEASES
     ]
     specs += [TaskSpec(f"mmmu_{s}", "mmmu", "vqa", None, "vqa", "mmmu", subset=s) for s in MMMU_SUBJECTS]
     return {spec.name: spec for spec in specs}

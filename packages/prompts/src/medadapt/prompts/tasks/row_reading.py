@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-
 from medadapt.prompts.tasks.task_data import DataFormatError
 
 
@@ -57,14 +56,18 @@ def read_csv_rows(path: Path, *, header: bool) -> Iterator[tuple[int, list[str] 
             start = reader.line_num + 1
 
 
-def field(row: Mapping[str, Any], name: str, path: Path | str, line: int | None, kind: type | tuple[type, ...] = str) -> Any:
+def field(
+    row: Mapping[str, Any], name: str, path: Path | str, line: int | None, kind: type | tuple[type, ...] = str
+) -> Any:
     """`row[name]` checked to exist and to have type `kind`."""
     if name not in row:
         raise DataFormatError(path, line, name, "is missing")
     value = row[name]
     if not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise DataFormatError(path, line, name, f"expected {expected}, got {type(value).__name__} {value!r:.80}")
+        raise DataFormatError(
+            path, line, name, f"expected {expected}, got {type(value).__name__} {value!r:.80}"
+        )
     return value
 
 

@@ -79,8 +79,12 @@ def _label_index(path: Path | None) -> dict[tuple[str, str], str]:
     return index
 
 
-def read_sense_rows(paths: Sequence[Path], sense_map: Mapping[str, list[str]], label_index: Mapping[tuple[str, str], str],
-                    drops: FilterCounter) -> tuple[list[SenseRow], int]:
+def read_sense_rows(
+    paths: Sequence[Path],
+    sense_map: Mapping[str, list[str]],
+    label_index: Mapping[tuple[str, str], str],
+    drops: FilterCounter,
+) -> tuple[list[SenseRow], int]:
     """Rows of Adams et al.'s preprocessed CSVs (sf, target_lf or target_lf_sense, context), checked against the map."""
     rows: list[SenseRow] = []
     n_read = 0
@@ -92,13 +96,15 @@ def read_sense_rows(paths: Sequence[Path], sense_map: Mapping[str, list[str]], l
                 if not record.get(name):
                     raise DataFormatError(path, line, name, "is missing or empty")
             sf = record["sf"]
-            if "target_lf_sense" in record and record["target_lf_sense"]:
+            if record.get("target_lf_sense"):
                 sense: str | None = record["target_lf_sense"]
             elif record.get("target_lf"):
                 target = record["target_lf"].strip()
                 sense = target if target in sense_map.get(sf, ()) else label_index.get((sf, target.lower()))
             else:
-                raise DataFormatError(path, line, "target_lf_sense", "neither target_lf_sense nor target_lf is given")
+                raise DataFormatError(
+                    path, line, "target_lf_sense", "neither target_lf_sense nor target_lf is given"
+                )
             if sf not in sense_map:
                 drops.drop("acronym not in sf_lf_map.json")
                 continue
@@ -109,7 +115,9 @@ def read_sense_rows(paths: Sequence[Path], sense_map: Mapping[str, list[str]], l
     return rows, n_read
 
 
-def study_sense_splits(rows: Sequence[SenseRow], *, max_per_acronym: int = MAX_PER_ACRONYM) -> dict[str, list[SenseRow]]:
+def study_sense_splits(
+    rows: Sequence[SenseRow], *, max_per_acronym: int = MAX_PER_ACRONYM
+) -> dict[str, list[SenseRow]]:
     """Per acronym: sample ≤500 rows (`sample(n, random_state=42)`), then the 60/20/20 recipe, acronyms sorted."""
     by_sf: dict[str, list[SenseRow]] = {}
     for row in rows:
@@ -126,8 +134,15 @@ def study_sense_splits(rows: Sequence[SenseRow], *, max_per_acronym: int = MAX_P
     return out
 
 
-def sense_examples(spec: TaskSpec, split: str, rows: Iterable[SenseRow | Mapping[str, Any]],
-                   sense_map: Mapping[str, list[str]], *, study_compat: bool, source: str) -> list[QAExample]:
+def sense_examples(
+    spec: TaskSpec,
+    split: str,
+    rows: Iterable[SenseRow | Mapping[str, Any]],
+    sense_map: Mapping[str, list[str]],
+    *,
+    study_compat: bool,
+    source: str,
+) -> list[QAExample]:
     """QAExamples from preprocessed rows (dataclasses or HF dicts with sf, target_lf_sense, context)."""
     examples = []
     for number, row in enumerate(rows, start=1):
@@ -146,8 +161,17 @@ def sense_examples(spec: TaskSpec, split: str, rows: Iterable[SenseRow | Mapping
         answer = parse_long_form(sense, study_compat=study_compat)
         if answer not in options:
             raise DataFormatError(source, number, "target_lf_sense", f"{sense!r} is not an option of {sf!r}")
-        examples.append(QAExample(id=where, task=spec.name, split=split, question=sense_question(context, sf),
-                                  options=options, answer=chr(ord("A") + options.index(answer)), group=sf))
+        examples.append(
+            QAExample(
+                id=where,
+                task=spec.name,
+                split=split,
+                question=sense_question(context, sf),
+                options=options,
+                answer=chr(ord("A") + options.index(answer)),
+                group=sf,
+            )
+        )
     return examples
 
 
@@ -158,11 +182,17 @@ def load_sense(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
     sense_map = read_sense_map(map_path)
     csv_paths = [p for name in SENSE_CSV_NAMES[spec.subset] if (p := find_file(folder, [name])) is not None]
     if not csv_paths:  # slices of the same layout (e.g. one acronym's rows)
-        csv_paths = sorted(p for p in folder.glob("*.csv") if p.name != "labeled_sf_lf_map.csv" and _has_context_column(p))
+        csv_paths = sorted(
+            p for p in folder.glob("*.csv") if p.name != "labeled_sf_lf_map.csv" and _has_context_column(p)
+        )
     if not csv_paths:
-        raise FileNotFoundError(f"{spec.name}: no preprocessed sense CSV (sf, target_lf, context) under {folder}")
+        raise FileNotFoundError(
+            f"{spec.name}: no preprocessed sense CSV (sf, target_lf, context) under {folder}"
+        )
     drops = FilterCounter()
-    rows, n_read = read_sense_rows(csv_paths, sense_map, _label_index(find_file(folder, ["labeled_sf_lf_map.csv"])), drops)
+    rows, n_read = read_sense_rows(
+        csv_paths, sense_map, _label_index(find_file(folder, ["labeled_sf_lf_map.csv"])), drops
+    )
     keep_path = find_file(folder, ["mimic_sf.yaml"])
     if keep_path is not None:
         keep = yaml.safe_load(keep_path.read_text(encoding="utf-8"))
@@ -171,7 +201,9 @@ def load_sense(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
         rows = [r for r in rows if r.sf in keep_set]
         drops.drop("acronym not in mimic_sf.yaml", before - len(rows))
     splits = study_sense_splits(rows)
-    examples = sense_examples(spec, split, splits[split], sense_map, study_compat=study_compat, source=str(map_path))
+    examples = sense_examples(
+        spec, split, splits[split], sense_map, study_compat=study_compat, source=str(map_path)
+    )
     return TaskData(spec.name, split, examples, drops.as_dict(), n_read, tuple(str(p) for p in csv_paths))
 
 

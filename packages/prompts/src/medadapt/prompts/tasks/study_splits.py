@@ -40,7 +40,9 @@ def _size(n: int, size: float | int, *, round_up: bool) -> int:
     return int(size)
 
 
-def sklearn_split(indices: Sequence[int], *, test_size: int | float, random_state: int = 42) -> tuple[list[int], list[int]]:
+def sklearn_split(
+    indices: Sequence[int], *, test_size: int | float, random_state: int = 42
+) -> tuple[list[int], list[int]]:
     """(rest, test) as `sklearn.model_selection.train_test_split(indices, test_size=..., random_state=...)`."""
     from sklearn.model_selection import train_test_split
 

@@ -26,11 +26,15 @@ def _letter(options: tuple[str, ...], answer_text: str, path: Path | str, line: 
     try:
         return chr(ord("A") + options.index(answer_text))
     except ValueError:
-        raise DataFormatError(path, line, name, f"{answer_text!r} is not one of the options {list(options)!r}") from None
+        raise DataFormatError(
+            path, line, name, f"{answer_text!r} is not one of the options {list(options)!r}"
+        ) from None
 
 
 # --- MedQA --------------------------------------------------------------------------------------------------
-def medqa_example(spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int) -> QAExample:
+def medqa_example(
+    spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int
+) -> QAExample:
     """One MedQA row (original jsonl: options is {letter: text}); the gold follows the study's rule."""
     question = text_field(row, "question", path, line)
     raw_options = field(row, "options", path, line, (dict, list))
@@ -43,7 +47,9 @@ def medqa_example(spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path
         pairs = [(str(k), str(v)) for k, v in raw_options.items()]
     keys = [k for k, _ in pairs]
     if spec.n_options is not None and len(pairs) != spec.n_options:
-        raise DataFormatError(path, line, "options", f"expected {spec.n_options} options, got {len(pairs)} ({keys})")
+        raise DataFormatError(
+            path, line, "options", f"expected {spec.n_options} options, got {len(pairs)} ({keys})"
+        )
     options = tuple(v for _, v in pairs)
     answer_idx = field(row, "answer_idx", path, line, str)
     answer = row.get("answer")
@@ -54,8 +60,14 @@ def medqa_example(spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path
         letter = chr(ord("A") + keys.index(answer_idx))
     else:
         raise DataFormatError(path, line, "answer_idx", f"{answer_idx!r} is not an option key {keys}")
-    return QAExample(id=f"{spec.name}-{split}-{line}", task=spec.name, split=split, question=question,
-                     options=options, answer=letter)
+    return QAExample(
+        id=f"{spec.name}-{split}-{line}",
+        task=spec.name,
+        split=split,
+        question=question,
+        options=options,
+        answer=letter,
+    )
 
 
 def load_medqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -64,34 +76,50 @@ def load_medqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
     if spec.subset == "4_options":
         path = require_file(folder, [f"phrases_no_exclude_{source_split}.jsonl"], f"{spec.name} {split}")
     else:
-        path = require_file(folder, [f"{source_split}.jsonl"], f"{spec.name} {split}",
-                            accept=lambda p: "4_options" not in p.parts)
+        path = require_file(
+            folder,
+            [f"{source_split}.jsonl"],
+            f"{spec.name} {split}",
+            accept=lambda p: "4_options" not in p.parts,
+        )
     examples = [medqa_example(spec, split, row, path, line) for line, row in read_jsonl(path)]
     return TaskData(spec.name, split, examples, {}, len(examples), (str(path),))
 
 
 # --- MedMCQA ------------------------------------------------------------------------------------------------
-def medmcqa_example(spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int,
-                    *, one_based: bool) -> QAExample:
+def medmcqa_example(
+    spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int, *, one_based: bool
+) -> QAExample:
     """One MedMCQA row; `cop` is 1-based in the original release and 0-based on the HF hub."""
     question = text_field(row, "question", path, line)
-    options = tuple(MEDMCQA_OPTION_FIXES.get(o, o) for o in
-                    (field(row, k, path, line, str) for k in ("opa", "opb", "opc", "opd")))
+    options = tuple(
+        MEDMCQA_OPTION_FIXES.get(o, o)
+        for o in (field(row, k, path, line, str) for k in ("opa", "opb", "opc", "opd"))
+    )
     cop = field(row, "cop", path, line, int)
     index = cop - 1 if one_based else cop
     if not 0 <= index < 4:
         expected = "1..4" if one_based else "0..3"
         raise DataFormatError(path, line, "cop", f"expected {expected}, got {cop}")
     row_id = str(row.get("id") or f"{split}-{line}")
-    return QAExample(id=row_id, task=spec.name, split=split, question=question, options=options,
-                     answer=chr(ord("A") + index), group=row.get("subject_name"))
+    return QAExample(
+        id=row_id,
+        task=spec.name,
+        split=split,
+        question=question,
+        options=options,
+        answer=chr(ord("A") + index),
+        group=row.get("subject_name"),
+    )
 
 
 def load_medmcqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
     """MedMCQA release: test = official `dev.json`; train/val = 80/20 of `train.json` (HF split, seed 42)."""
     name = "dev.json" if split == "test" else "train.json"
     path = require_file(folder, [name], f"{spec.name} {split}")
-    examples = [medmcqa_example(spec, split, row, path, line, one_based=True) for line, row in read_jsonl(path)]
+    examples = [
+        medmcqa_example(spec, split, row, path, line, one_based=True) for line, row in read_jsonl(path)
+    ]
     n_read = len(examples)
     if split != "test":
         train_idx, val_idx = hf_train_test_split(len(examples), test_size=0.2, seed=42)
@@ -101,7 +129,9 @@ def load_medmcqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
 
 
 # --- PubMedQA -----------------------------------------------------------------------------------------------
-def pubmedqa_example(spec: TaskSpec, split: str, pmid: str, record: Mapping[str, Any], path: Path | str) -> QAExample:
+def pubmedqa_example(
+    spec: TaskSpec, split: str, pmid: str, record: Mapping[str, Any], path: Path | str
+) -> QAExample:
     """One PubMedQA record of `ori_pqal.json` / `ori_pqaa.json` (context = the abstract without its conclusion)."""
     where = f"record {pmid}"
     if not isinstance(record, Mapping):
@@ -112,10 +142,18 @@ def pubmedqa_example(spec: TaskSpec, split: str, pmid: str, record: Mapping[str,
         raise DataFormatError(path, None, f"{where}.CONTEXTS", "expected a list of strings")
     decision = field(record, "final_decision", path, None, str)
     if decision not in PUBMEDQA_OPTIONS:
-        raise DataFormatError(path, None, f"{where}.final_decision", f"expected yes/no/maybe, got {decision!r}")
-    return QAExample(id=pmid, task=spec.name, split=split, question=question, options=PUBMEDQA_OPTIONS,
-                     answer=chr(ord("A") + PUBMEDQA_OPTIONS.index(decision)),
-                     context=" ".join(c.strip() for c in contexts).strip())
+        raise DataFormatError(
+            path, None, f"{where}.final_decision", f"expected yes/no/maybe, got {decision!r}"
+        )
+    return QAExample(
+        id=pmid,
+        task=spec.name,
+        split=split,
+        question=question,
+        options=PUBMEDQA_OPTIONS,
+        answer=chr(ord("A") + PUBMEDQA_OPTIONS.index(decision)),
+        context=" ".join(c.strip() for c in contexts).strip(),
+    )
 
 
 def load_pubmedqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -138,8 +176,12 @@ def load_pubmedqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) 
     examples = [pubmedqa_example(spec, split, k, records[k], path) for k in keys]
     for example in examples:
         if split == "test" and example.answer_text != truth[example.id]:
-            raise DataFormatError(truth_path, None, example.id,
-                                  f"label {truth[example.id]!r} disagrees with ori_pqal.json ({example.answer_text!r})")
+            raise DataFormatError(
+                truth_path,
+                None,
+                example.id,
+                f"label {truth[example.id]!r} disagrees with ori_pqal.json ({example.answer_text!r})",
+            )
     return TaskData(spec.name, split, examples, {}, len(examples), (str(path), str(truth_path)))
 
 
@@ -154,26 +196,44 @@ def load_mmlu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     for line, record in read_csv_rows(path, header=False):
         assert isinstance(record, list)
         if len(record) != 6:
-            raise DataFormatError(path, line, None, f"expected 6 columns (question, A-D, answer), got {len(record)}")
+            raise DataFormatError(
+                path, line, None, f"expected 6 columns (question, A-D, answer), got {len(record)}"
+            )
         question, *options, answer = record
         if answer not in ("A", "B", "C", "D"):
             raise DataFormatError(path, line, "answer (column 6)", f"expected a letter A-D, got {answer!r}")
         if not question.strip():
             raise DataFormatError(path, line, "question (column 1)", "is empty")
-        examples.append(QAExample(id=f"{subject}-{source_split}-{len(examples)}", task=spec.name, split=split,
-                                  question=question.strip(), options=tuple(options), answer=answer))
+        examples.append(
+            QAExample(
+                id=f"{subject}-{source_split}-{len(examples)}",
+                task=spec.name,
+                split=split,
+                question=question.strip(),
+                options=tuple(options),
+                answer=answer,
+            )
+        )
     return TaskData(spec.name, split, examples, {}, len(examples), (str(path),))
 
 
 # --- MedNLI -------------------------------------------------------------------------------------------------
-def mednli_example(spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int) -> QAExample:
+def mednli_example(
+    spec: TaskSpec, split: str, row: Mapping[str, Any], path: Path | str, line: int
+) -> QAExample:
     """One MedNLI pair, phrased as the study's premise/hypothesis question."""
     premise = text_field(row, "sentence1", path, line)
     hypothesis = text_field(row, "sentence2", path, line)
     label = field(row, "gold_label", path, line, str)
     question = f'Premise: "{premise}"\nHypothesis: "{hypothesis}".'
-    return QAExample(id=str(row.get("pairID") or f"{split}-{line}"), task=spec.name, split=split, question=question,
-                     options=MEDNLI_OPTIONS, answer=_letter(MEDNLI_OPTIONS, label, path, line, "gold_label"))
+    return QAExample(
+        id=str(row.get("pairID") or f"{split}-{line}"),
+        task=spec.name,
+        split=split,
+        question=question,
+        options=MEDNLI_OPTIONS,
+        answer=_letter(MEDNLI_OPTIONS, label, path, line, "gold_label"),
+    )
 
 
 def load_mednli(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -190,7 +250,11 @@ EHRNOTEQA_LEVELS: tuple[str, ...] = ("level1",)
 
 def ehrnoteqa_example(spec: TaskSpec, row: Mapping[str, Any], path: Path | str, line: int) -> QAExample:
     """One EHRNoteQA row: notes note_1..note_3 as context, choices choice_A..choice_E, gold letter `answer`."""
-    notes = [row[k].strip() for k in ("note_1", "note_2", "note_3") if isinstance(row.get(k), str) and row[k].strip()]
+    notes = [
+        row[k].strip()
+        for k in ("note_1", "note_2", "note_3")
+        if isinstance(row.get(k), str) and row[k].strip()
+    ]
     if not notes:
         raise DataFormatError(path, line, "note_1", "no non-empty note_1..note_3")
     question = text_field(row, "question", path, line)
@@ -198,9 +262,16 @@ def ehrnoteqa_example(spec: TaskSpec, row: Mapping[str, Any], path: Path | str, 
     answer = field(row, "answer", path, line, str).strip()
     if answer not in "ABCDE" or len(answer) != 1:
         raise DataFormatError(path, line, "answer", f"expected a letter A-E, got {answer!r}")
-    return QAExample(id=str(row.get("patient_id", f"row-{line}")) + f"-{line}", task=spec.name, split="",
-                     question=question, options=options, answer=answer, context="\n\n".join(notes),
-                     group=str(row.get("patient_id")) if row.get("patient_id") is not None else None)
+    return QAExample(
+        id=str(row.get("patient_id", f"row-{line}")) + f"-{line}",
+        task=spec.name,
+        split="",
+        question=question,
+        options=options,
+        answer=answer,
+        context="\n\n".join(notes),
+        group=str(row.get("patient_id")) if row.get("patient_id") is not None else None,
+    )
 
 
 def load_ehrnoteqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -230,7 +301,8 @@ def _with_split(example: QAExample, split: str) -> QAExample:
 def has_original_files(spec: TaskSpec, folder: Path) -> bool:
     """Whether `folder` holds the task's original-distribution files (used by layout='auto')."""
     names = {
-        "medqa": ["phrases_no_exclude_test.jsonl", "phrases_no_exclude_train.jsonl"] if spec.subset == "4_options"
+        "medqa": ["phrases_no_exclude_test.jsonl", "phrases_no_exclude_train.jsonl"]
+        if spec.subset == "4_options"
         else ["test.jsonl", "train.jsonl", "dev.jsonl"],
         "medmcqa": ["dev.json", "train.json"],
         "pubmedqa": ["ori_pqal.json", "ori_pqaa.json"],

@@ -29,9 +29,19 @@ class _ClosedRow:
     example: QAExample
 
 
-def _option_example(spec: TaskSpec, split: str, row_id: str, question: str, answer: str, image: Path,
-                    drops: FilterCounter, *, study_compat: bool, rules: dict[str, tuple[str, ...]] | None,
-                    compat_yes_no_only: bool = False) -> QAExample | None:
+def _option_example(
+    spec: TaskSpec,
+    split: str,
+    row_id: str,
+    question: str,
+    answer: str,
+    image: Path,
+    drops: FilterCounter,
+    *,
+    study_compat: bool,
+    rules: dict[str, tuple[str, ...]] | None,
+    compat_yes_no_only: bool = False,
+) -> QAExample | None:
     if compat_yes_no_only and study_compat and answer not in YES_NO:
         drops.drop("not yes/no (the study fixed these options by hand, unrecorded)")
         return None
@@ -42,8 +52,16 @@ def _option_example(spec: TaskSpec, split: str, row_id: str, question: str, answ
     if answer not in options:
         drops.drop("answer not among the options")
         return None
-    return QAExample(id=row_id, task=spec.name, split=split, question=question, options=tuple(options),
-                     answer=chr(ord("A") + options.index(answer)), images=(str(image),), group=image.name)
+    return QAExample(
+        id=row_id,
+        task=spec.name,
+        split=split,
+        question=question,
+        options=tuple(options),
+        answer=chr(ord("A") + options.index(answer)),
+        images=(str(image),),
+        group=image.name,
+    )
 
 
 # --- VQA-RAD ------------------------------------------------------------------------------------------------
@@ -51,8 +69,9 @@ def _vqa_rad_question(question: str) -> str:
     return re.sub(" +", " ", question.lower()).replace(" ?", "?").strip().capitalize()
 
 
-def _vqa_rad_split_rows(spec: TaskSpec, folder: Path, source_split: str, study_compat: bool,
-                        drops: FilterCounter) -> tuple[list[_ClosedRow], int, tuple[str, ...]]:
+def _vqa_rad_split_rows(
+    spec: TaskSpec, folder: Path, source_split: str, study_compat: bool, drops: FilterCounter
+) -> tuple[list[_ClosedRow], int, tuple[str, ...]]:
     """Closed, de-duplicated rows of VQA-RAD's train or test part, from the public json or the MEVF split files."""
     public = find_file(folder, ["VQA_RAD Dataset Public.json"])
     if public is not None:
@@ -63,7 +82,9 @@ def _vqa_rad_split_rows(spec: TaskSpec, folder: Path, source_split: str, study_c
         path = require_file(folder, [f"{source_split}set.json"], f"vqa-rad {source_split}")
         wanted = {"freeform", "para", "test_freeform", "test_para"}
         other = set()
-    image_dir = next((d for d in (folder / "images", folder / "VQA_RAD Image Folder") if d.is_dir()), folder / "images")
+    image_dir = next(
+        (d for d in (folder / "images", folder / "VQA_RAD Image Folder") if d.is_dir()), folder / "images"
+    )
     rows: list[_ClosedRow] = []
     seen: set[tuple[str, str, str]] = set()
     n_read = 0
@@ -86,8 +107,18 @@ def _vqa_rad_split_rows(spec: TaskSpec, folder: Path, source_split: str, study_c
             drops.drop("duplicate (image, question, answer)")
             continue
         seen.add(key)
-        example = _option_example(spec, source_split, str(row.get("qid", line)), question, answer, image_dir / image,
-                                  drops, study_compat=study_compat, rules=None, compat_yes_no_only=True)
+        example = _option_example(
+            spec,
+            source_split,
+            str(row.get("qid", line)),
+            question,
+            answer,
+            image_dir / image,
+            drops,
+            study_compat=study_compat,
+            rules=None,
+            compat_yes_no_only=True,
+        )
         if example is not None:
             rows.append(_ClosedRow(key, example))
     return rows, n_read, (str(path),)
@@ -140,9 +171,17 @@ def load_slake(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
             continue
         question = text_field(row, "question", path, line)
         answer = normalise_answer(field(row, "answer", path, line, str))
-        example = _option_example(spec, split, str(row.get("qid", line)), question, answer,
-                                  image_dir / text_field(row, "img_name", path, line), drops,
-                                  study_compat=study_compat, rules=SLAKE_STUDY_RULES)
+        example = _option_example(
+            spec,
+            split,
+            str(row.get("qid", line)),
+            question,
+            answer,
+            image_dir / text_field(row, "img_name", path, line),
+            drops,
+            study_compat=study_compat,
+            rules=SLAKE_STUDY_RULES,
+        )
         if example is not None:
             examples.append(example)
     return TaskData(spec.name, split, examples, drops.as_dict(), n_read, (str(path),))
@@ -169,11 +208,23 @@ def _llava_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     """Rows of the study's processed LLaVA jsonl, as {id, image, question, answer, options}."""
     for line, row in read_jsonl(path):
         turns = field(row, "conversations", path, line, list)
-        if len(turns) < 2 or not all(isinstance(t, Mapping) and isinstance(t.get("value"), str) for t in turns[:2]):
-            raise DataFormatError(path, line, "conversations", "expected [{from: human, value}, {from: gpt, value}]")
+        if len(turns) < 2 or not all(
+            isinstance(t, Mapping) and isinstance(t.get("value"), str) for t in turns[:2]
+        ):
+            raise DataFormatError(
+                path, line, "conversations", "expected [{from: human, value}, {from: gpt, value}]"
+            )
         question = turns[0]["value"].replace("<image>", "").strip()
-        yield line, {"id": row.get("id", line), "image": field(row, "image", path, line, str), "question": question,
-                     "answer": turns[1]["value"], "options": row.get("options")}
+        yield (
+            line,
+            {
+                "id": row.get("id", line),
+                "image": field(row, "image", path, line, str),
+                "question": question,
+                "answer": turns[1]["value"],
+                "options": row.get("options"),
+            },
+        )
 
 
 def load_pathvqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
@@ -204,7 +255,16 @@ def load_pathvqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         image = text_field(row, "image", path, line)
         image = image if image.lower().endswith((".jpg", ".png")) else f"{image}.jpg"
         question = text_field(row, "question", path, line)
-        examples.append(QAExample(id=str(row.get("id", line)), task=spec.name, split=split, question=question,
-                                  options=YES_NO, answer="A" if answer == "yes" else "B",
-                                  images=(str(image_dir / image),), group=image))
+        examples.append(
+            QAExample(
+                id=str(row.get("id", line)),
+                task=spec.name,
+                split=split,
+                question=question,
+                options=YES_NO,
+                answer="A" if answer == "yes" else "B",
+                images=(str(image_dir / image),),
+                group=image,
+            )
+        )
     return TaskData(spec.name, split, examples, drops.as_dict(), n_read, (str(path),))
