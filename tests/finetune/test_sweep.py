@@ -32,8 +32,8 @@ SPEC = SweepSpec(
 
 
 @pytest.fixture(scope="module")
-def pairs(shared_data: Path) -> tuple[list[SupervisedPair], list[SupervisedPair]]:
-    return anatomy_pairs(shared_data)
+def pairs(shared_data: Path, tiny_lm: Path) -> tuple[list[SupervisedPair], list[SupervisedPair]]:
+    return anatomy_pairs(shared_data, tiny_lm)
 
 
 @pytest.fixture(scope="module")

@@ -260,14 +260,24 @@ def test_prompt_hash_covers_images() -> None:
     assert prompt_hash("a", ("b",)) != prompt_hash("a\0b")
 
 
-MMMU = QAExample("m1", "mmmu_pharmacy", "test", "Look at <image> and <image>: which?", ("a", "b"), "A",
-                 images=("1.png", "2.png"))
+MMMU = QAExample(
+    "m1",
+    "mmmu_pharmacy",
+    "test",
+    "Look at <image> and <image>: which?",
+    ("a", "b"),
+    "A",
+    images=("1.png", "2.png"),
+)
 
 
 def test_grammar_format_in_a_vlm_assembly() -> None:
     prompt = build_prompt(MMMU, fmt=sample_format(0), vlm_style="llava-v0", system_prompt="SYS")
     assert prompt.text == (
-        "SYS\n\n### Human: QUESTION - Look at and : which? OPTIONS - A ) a; B ) b\n" + PATCHES + "\n" + PATCHES
+        "SYS\n\n### Human: QUESTION - Look at and : which? OPTIONS - A ) a; B ) b\n"
+        + PATCHES
+        + "\n"
+        + PATCHES
         + "\n### Assistant: THE ANSWER IS - "
     )
     assert prompt.images == ("1.png", "2.png") and "THE ANSWER IS - " in prompt.stop

@@ -378,3 +378,30 @@ def test_three_way_split_partitions() -> None:
     parts = study_three_way_split(23)
     assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(23))
     assert len(parts["val"]) == len(parts["test"]) == 4
+
+
+def test_casi_from_the_raw_umn_release(tmp_path: Path) -> None:
+    folder = tmp_path / "casi"
+    folder.mkdir()
+    (folder / "sf_lf_map.json").write_text(
+        json.dumps({"AB": ["abortion", "ankle-brachial"]}), encoding="utf-8"
+    )
+    (folder / "labeled_sf_lf_map.csv").write_text(
+        "sf,target_lf_sense,target_label\nAB,abortion,abortion;spontaneous abortion\nAB,ankle-brachial,ankle brachial\n",
+        encoding="utf-8",
+    )
+    lines = [
+        f"AB|{'spontaneous abortion' if i % 2 else 'ankle brachial'}|AB|0|1|HPI|Caf\u00e9 note {i} AB."
+        for i in range(10)
+    ]
+    lines.append("AB|Alberta|AB|0|1||unknown sense")
+    (folder / "AnonymizedClinicalAbbreviationsAndAcronymsDataSet.txt").write_bytes(
+        "\n".join(lines).encode("cp1252")
+    )
+    splits = {s: load_task("casi-sense", tmp_path, s) for s in ("train", "val", "test")}
+    assert sum(len(d) for d in splits.values()) == 10 and splits["test"].n_read == 11
+    assert splits["test"].filtered == {"gold sense not in the sense inventory (sf_lf_map.json)": 1}
+    assert "Caf\u00e9" in splits["train"].examples[0].question
+    (folder / "AnonymizedClinicalAbbreviationsAndAcronymsDataSet.txt").write_bytes(b"AB|only|three\n")
+    with pytest.raises(DataFormatError, match=r"DataSet\.txt:1: .*7 '\|'-separated columns"):
+        load_task("casi-sense", tmp_path, "test")

@@ -189,6 +189,9 @@ static inline double block_sumexp(const Elem* x, int64_t n, float m) {
   int64_t i = 0;
   for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
     vfloat a, b;
+    // Pull the next block towards L2 while this one is exp-bound, so the DRAM read overlaps the arithmetic
+    // (a prefetch past the end of the buffer is harmless: it never faults).
+    __builtin_prefetch(reinterpret_cast<const char*>(x + i + kBlock), 0, 2);
     Loader<Elem>::pair(x + i, a, b);
     acc0 += exp_nonpositive(a - vm);
     acc1 += exp_nonpositive(b - vm);
@@ -316,7 +319,10 @@ void constrained_rows(const Problem& pb, int threads) {
     if (splits < 1) splits = 1;
   }
   if (splits == 1) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    // dynamic chunks of rows: on a shared machine a descheduled thread must not hold up the whole batch
+    const int64_t row_bytes = vocab * static_cast<int64_t>(sizeof(Elem));
+    const int chunk = static_cast<int>(row_bytes >= (int64_t{1} << 18) ? 1 : (int64_t{1} << 18) / row_bytes);
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
     for (int64_t r = 0; r < rows; ++r) {
       const Elem* row = base + r * pb.row_stride;
       Partial p = span_partial(row, 0, vocab);
@@ -328,7 +334,7 @@ void constrained_rows(const Problem& pb, int threads) {
   const int64_t items = rows * splits;
   Partial stack_parts[64];
   Partial* parts = items <= 64 ? stack_parts : new Partial[items];
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t r = it / splits, s = it % splits;
     const int64_t b0 = blocks * s / splits, b1 = blocks * (s + 1) / splits;

@@ -17,11 +17,14 @@ _KDLCPU, _KDLCUDA = 1, 2
 _FAST_KINDS = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
 
 
+_BUILT: tuple[str, ...] = (
+    tuple(_core.built_backends()) if _core is not None and hasattr(_core, "constrained_logprobs") else ()
+)
+
+
 def built_backends() -> list[str]:
     """Backends the compiled extension was built with (empty when it is missing)."""
-    if _core is None or not hasattr(_core, "constrained_logprobs"):
-        return []
-    return list(_core.built_backends())
+    return list(_BUILT)
 
 
 def device_type(logits: object) -> str:
@@ -85,7 +88,7 @@ def run(
         backend = where
     if backend != where:
         raise ValueError(f"backend={backend!r} but the logits live on {where}")
-    if backend not in built_backends():
+    if backend not in _BUILT:
         raise ValueError(f"backend {backend!r} is not built in this install (built: {built_backends()})")
     if isinstance(logits, np.ndarray):
         kind = _FAST_KINDS.get(logits.dtype) if dtype is None else None

@@ -44,7 +44,7 @@ def constrained_logprobs(
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "numpy" or (backend == "auto" and not _native.built_backends()):
+    if backend == "numpy" or (backend == "auto" and not _native._BUILT):
         if _native.device_type(logits) != "cpu":
             raise ValueError("backend 'numpy' needs host logits; this install has no CUDA kernel")
         return reference_constrained_logprobs(

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["IGNORE_INDEX", "SupervisedFeatures", "SupervisedPair", "encode_pair", "encode_pairs"]
+__all__ = [
+    "IGNORE_INDEX",
+    "SupervisedFeatures",
+    "SupervisedPair",
+    "encode_pair",
+    "encode_pairs",
+    "prompt_add_special_tokens",
+    "target_ids",
+]
 
 IGNORE_INDEX = -100
 
@@ -19,6 +27,10 @@ class SupervisedPair:
     target: str
     images: tuple[str, ...] = ()
     example_id: str = ""
+    # None: add BOS unless the prompt starts with it; True/False: as medadapt-prompts decided for this text.
+    add_special_tokens: bool | None = None
+    # True when `target` already ends with the end-of-sequence/turn token text (medadapt-prompts' targets do).
+    target_has_eos: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,11 +50,29 @@ class SupervisedFeatures:
             )
 
 
-def _encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
-    """Prompt ids with the tokenizer's BOS, unless the text already starts with it (no double BOS, bug 7)."""
+def prompt_add_special_tokens(tokenizer: Any, pair: SupervisedPair) -> bool:
+    """Whether the tokenizer should add BOS: the pair's own decision, else only when the text lacks it (bug 7)."""
+    if pair.add_special_tokens is not None:
+        return pair.add_special_tokens
     bos = getattr(tokenizer, "bos_token", None)
-    already_has_bos = bool(bos) and prompt.startswith(bos)
-    return list(tokenizer(prompt, add_special_tokens=not already_has_bos)["input_ids"])
+    return not (bool(bos) and pair.prompt.startswith(bos))
+
+
+def target_ids(tokenizer: Any, pair: SupervisedPair, eos_token_id: int | None = None) -> list[int]:
+    """Target ids ending in an end token: appended as an id, or checked when the target text carries it."""
+    ids = list(tokenizer(pair.target, add_special_tokens=False)["input_ids"])
+    if pair.target_has_eos:
+        special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+        if not ids or ids[-1] not in special:
+            raise ValueError(
+                f"example {pair.example_id!r}: target_has_eos is set but {pair.target[-20:]!r} does not end in a "
+                "special token of this tokenizer (is the EOS/end-of-turn token registered?)"
+            )
+        return ids
+    eos = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
+    if eos is None:
+        raise ValueError("tokenizer: has no eos_token_id; pass eos_token_id= explicitly")
+    return ids + [int(eos)]
 
 
 def encode_pair(
@@ -52,24 +82,20 @@ def encode_pair(
     eos_token_id: int | None = None,
     max_length: int | None = None,
 ) -> SupervisedFeatures:
-    """Tokenise prompt and target separately, append EOS to the target and mask the prompt's labels.
+    """Tokenise prompt and target separately (§3.7), end the target with EOS and mask the prompt's labels.
 
-    The EOS id is appended as an id (not text), so a target that happens to contain the EOS string is not
-    split oddly; it is labelled, so the model learns to stop. Over-long examples raise instead of being cut,
+    The EOS is labelled, so the model learns to stop (study bug 9 fixed). Over-long examples raise instead of being cut,
     because cutting would silently drop the answer.
     """
-    eos = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
-    if eos is None:
-        raise ValueError("tokenizer: has no eos_token_id; pass eos_token_id= explicitly")
-    prompt_ids = _encode_prompt(tokenizer, pair.prompt)
-    target_ids = list(tokenizer(pair.target, add_special_tokens=False)["input_ids"]) + [int(eos)]
-    input_ids = prompt_ids + target_ids
+    prompt_ids = list(tokenizer(pair.prompt, add_special_tokens=prompt_add_special_tokens(tokenizer, pair))["input_ids"])
+    answer_ids = target_ids(tokenizer, pair, eos_token_id)
+    input_ids = prompt_ids + answer_ids
     if max_length is not None and len(input_ids) > max_length:
         raise ValueError(
             f"example {pair.example_id!r}: {len(input_ids)} tokens exceed max_length={max_length}; "
             "raise max_length or filter long examples"
         )
-    labels = [IGNORE_INDEX] * len(prompt_ids) + target_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + answer_ids
     return SupervisedFeatures(tuple(input_ids), tuple(labels), pair.example_id)
 
 

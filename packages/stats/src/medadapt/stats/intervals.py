@@ -46,7 +46,11 @@ def bca_levels(
     alpha = 1.0 - confidence
     z = ndtri(np.array([alpha / 2.0, 1.0 - alpha / 2.0]))[None, :]
     shifted = z0[:, None] + z
-    return ndtr(z0[:, None] + shifted / (1.0 - acceleration[:, None] * shifted))
+    denominator = 1.0 - acceleration[:, None] * shifted
+    with np.errstate(divide="ignore", invalid="ignore"):
+        levels = ndtr(z0[:, None] + shifted / denominator)
+    # Past the pole of the BCa map (only with extreme acceleration) the level runs to its limit, 0 or 1.
+    return np.where(denominator > 0, levels, (z > 0).astype(np.float64))
 
 
 def inverted_pvalue(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,36 @@ def _label_index(path: Path | None) -> dict[tuple[str, str], str]:
     return index
 
 
+UMN_FILE = "AnonymizedClinicalAbbreviationsAndAcronymsDataSet.txt"
+UMN_COLUMNS = ("sf", "target_lf", "sf_rep", "start_idx", "end_idx", "section", "context")
+
+
+def read_umn_records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """The raw UMN CASI release: pipe-delimited sf|lf|sf_rep|start|end|section|sample, cp1252-encoded."""
+    with path.open(encoding="cp1252", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("|")
+            if len(fields) != len(UMN_COLUMNS):
+                raise DataFormatError(
+                    path,
+                    number,
+                    None,
+                    f"expected {len(UMN_COLUMNS)} '|'-separated columns, got {len(fields)}",
+                )
+            yield number, dict(zip(UMN_COLUMNS, fields, strict=True))
+
+
+def _sense_records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    if path.suffix == ".txt":
+        yield from read_umn_records(path)
+        return
+    for line, record in read_csv_rows(path, header=True):
+        assert isinstance(record, dict)
+        yield line, record
+
+
 def read_sense_rows(
     paths: Sequence[Path],
     sense_map: Mapping[str, list[str]],
@@ -89,8 +119,7 @@ def read_sense_rows(
     rows: list[SenseRow] = []
     n_read = 0
     for path in paths:
-        for line, record in read_csv_rows(path, header=True):
-            assert isinstance(record, dict)
+        for line, record in _sense_records(path):
             n_read += 1
             for name in ("sf", "context"):
                 if not record.get(name):
@@ -146,6 +175,9 @@ def sense_examples(
     """QAExamples from preprocessed rows (dataclasses or HF dicts with sf, target_lf_sense, context)."""
     examples = []
     for number, row in enumerate(rows, start=1):
+        sf: object
+        sense: object
+        context: object
         if isinstance(row, SenseRow):
             sf, sense, context, where = row.sf, row.sense, row.context, row.source
         else:
@@ -181,6 +213,8 @@ def load_sense(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
     map_path = require_file(folder, ["sf_lf_map.json"], f"{spec.name} sense inventory")
     sense_map = read_sense_map(map_path)
     csv_paths = [p for name in SENSE_CSV_NAMES[spec.subset] if (p := find_file(folder, [name])) is not None]
+    if not csv_paths and spec.subset == "casi" and (umn := find_file(folder, [UMN_FILE])) is not None:
+        csv_paths = [umn]
     if not csv_paths:  # slices of the same layout (e.g. one acronym's rows)
         csv_paths = sorted(
             p for p in folder.glob("*.csv") if p.name != "labeled_sf_lf_map.csv" and _has_context_column(p)

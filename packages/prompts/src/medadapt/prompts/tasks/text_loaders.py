@@ -192,7 +192,7 @@ def load_mmlu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     subject = spec.subset.replace("-", "_")
     source_split = {"train": "dev", "val": "val", "test": "test"}[split]
     path = require_file(folder, [f"{subject}_{source_split}.csv"], f"{spec.name} {split}")
-    examples = []
+    examples: list[QAExample] = []
     for line, record in read_csv_rows(path, header=False):
         assert isinstance(record, list)
         if len(record) != 6:
