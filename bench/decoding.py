@@ -34,28 +34,33 @@ VOCABS = (32000, 128256, 152064)
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
-def median_seconds(
-    fn: Callable[[torch.Tensor], object],
+def interleaved_medians(
+    methods: dict[str, Callable[[torch.Tensor], object]],
     pool: list[torch.Tensor],
     reps: int,
     budget_s: float,
     sync: Callable[[], None],
-) -> float:
-    """Median wall time of fn(pool[i]), cycling i through the pool (cold: each call reads fresh memory)."""
-    for i in range(2):
-        fn(pool[i % len(pool)])
+) -> dict[str, float]:
+    """Median wall time of each method, calling them in turn (one call each per round) and cycling through the
+    pool, so that every call reads a copy that is not in cache and a busy machine slows every method alike."""
+    for fn in methods.values():
+        fn(pool[0])
+        fn(pool[1 % len(pool)])
     sync()
-    times: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in methods}
     start = time.perf_counter()
     i = 0
-    while len(times) < reps or (time.perf_counter() - start < budget_s and len(times) < 20 * reps):
-        x = pool[i % len(pool)]
-        t0 = time.perf_counter_ns()
-        fn(x)
-        sync()
-        times.append((time.perf_counter_ns() - t0) * 1e-9)
-        i += 1
-    return statistics.median(times)
+    rounds = 0
+    while rounds < reps or (time.perf_counter() - start < budget_s and rounds < 20 * reps):
+        for name, fn in methods.items():
+            x = pool[i % len(pool)]
+            i += 1
+            t0 = time.perf_counter_ns()
+            fn(x)
+            sync()
+            times[name].append((time.perf_counter_ns() - t0) * 1e-9)
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def make_pool(batch: int, vocab: int, dtype: torch.dtype, device: str) -> list[torch.Tensor]:
@@ -92,14 +97,21 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs, per-core caches {', '.join(caches)}"
 
 
-def run_cases(device: str, dtypes: tuple[str, ...], reps: int, budget: float) -> list[dict[str, object]]:
+def run_cases(
+    device: str,
+    dtypes: tuple[str, ...],
+    reps: int,
+    budget: float,
+    batches: tuple[int, ...] = BATCHES,
+    vocabs: tuple[int, ...] = VOCABS,
+) -> list[dict[str, object]]:
     """Every (dtype, B, V) case on one device; returns rows of timings."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []
     for dname in dtypes:
         dtype = torch.float32 if dname == "fp32" else torch.bfloat16
-        for batch in BATCHES:
-            for vocab in VOCABS:
+        for batch in batches:
+            for vocab in vocabs:
                 pool = make_pool(batch, vocab, dtype, device)
                 rng = np.random.default_rng(0)
                 ids_np = np.stack([rng.choice(vocab, K, replace=False) for _ in range(batch)]).astype(
@@ -122,10 +134,9 @@ def run_cases(device: str, dtypes: tuple[str, ...], reps: int, budget: float) ->
                 err = float(np.abs(got.logprobs - want).max())
                 assert np.array_equal(got.argmax, want.argmax(-1)), (dname, batch, vocab)
                 nbytes = pool[0].numel() * pool[0].element_size()
-                t = {
-                    name: median_seconds(fn, pool, reps, budget, sync)
-                    for name, fn in (("kernel", kernel), ("torch", torch_ls), ("sum", torch_sum))
-                }
+                t = interleaved_medians(
+                    {"kernel": kernel, "torch": torch_ls, "sum": torch_sum}, pool, reps, budget, sync
+                )
                 row = {
                     "device": device,
                     "dtype": dname,
@@ -187,6 +198,9 @@ def main() -> None:
     )
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     parser.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when available)")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated B values")
+    parser.add_argument("--vocabs", default=",".join(map(str, VOCABS)), help="comma-separated V values")
+    parser.add_argument("--dtypes", default="fp32,bf16", help="fp32 and/or bf16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reps, budget = (5, 0.1) if args.quick else (9, 0.5)
@@ -203,7 +217,14 @@ def main() -> None:
     print(HEADER)
     rows = []
     for device in devices:
-        rows += run_cases(device, ("fp32", "bf16"), reps, budget)
+        rows += run_cases(
+            device,
+            tuple(args.dtypes.split(",")),
+            reps,
+            budget,
+            tuple(int(b) for b in args.batches.split(",")),
+            tuple(int(v) for v in args.vocabs.split(",")),
+        )
     load_after = load_average()
     print(f"load average after: {load_after}")
     if args.write:
@@ -213,7 +234,7 @@ def main() -> None:
             "`python bench/decoding.py --write` (medadapt.decoding.constrained_logprobs vs torch "
             "`log_softmax(x, -1, dtype=float32).gather(ids)` + argmax, and `torch.sum(x, -1)` as the one-read "
             "bandwidth reference; same run, same buffers). Cold cache: each call reads a different copy from a "
-            f"pool of >= {POOL_BYTES >> 20} MiB. Median wall time; GB/s = logits bytes / time; K={K}.\n\n"
+            f"pool of >= {POOL_BYTES >> 20} MiB; the three methods are called in turn. Median wall time; GB/s = logits bytes / time; K={K}.\n\n"
             f"Machine: {cpu_description()}{gpu}; torch {torch.__version__} ({args.threads} threads), numpy "
             f"{np.__version__}, Python {platform.python_version()}; kernel build "
             f"{dec._native._core.cpu_isa()}; allocator {env or 'glibc defaults'}; load average (1/5/15 min) "

@@ -40,14 +40,20 @@ def _rows(path: Path) -> list[list[str]]:
 
 def _block(row: list[str], with_answer: bool) -> str:
     question, *options, answer = row
-    text = question + "\n" + "".join(f"{letter}. {option}\n" for letter, option in zip(LETTERS, options, strict=True))
+    text = (
+        question
+        + "\n"
+        + "".join(f"{letter}. {option}\n" for letter, option in zip(LETTERS, options, strict=True))
+    )
     return text + ("Answer: " + answer + "\n\n" if with_answer else "Answer:")
 
 
 def build_prompts(data_dir: Path, subject: str, n: int) -> tuple[list[str], list[str]]:
     """3-shot prompts (the subject's first three dev rows as shots, shared by every question) and gold letters."""
     shots = _rows(data_dir / "mmlu" / "dev" / f"{subject}_dev.csv")[:3]
-    header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    header = (
+        f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    )
     prefix = header + "".join(_block(row, True) for row in shots)
     tests = _rows(data_dir / "mmlu" / "test" / f"{subject}_test.csv")[:n]
     return [prefix + _block(row, False) for row in tests], [row[-1] for row in tests]
@@ -63,9 +69,18 @@ def study_generate_way(adapter: HFAdapter, prompts: list[str], option_ids: list[
         batch = tokenizer([prompt], return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
-                num_beams=1, max_new_tokens=1, use_cache=True, bad_words_ids=bad_words_ids, output_scores=True,
-                return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None,
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=1,
+                use_cache=True,
+                bad_words_ids=bad_words_ids,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=tokenizer.pad_token_id,
+                top_p=None,
+                top_k=None,
                 temperature=None,
             )
         scores = out.scores[0][0].float().clone()
@@ -84,11 +99,17 @@ def timed(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=48, help="test questions (MMLU anatomy)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--subject", default="anatomy")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MEDADAPT_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("MEDADAPT_SHARED_DATA", ROOT.parent / "shared" / "data")),
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
 
@@ -120,7 +141,9 @@ def main() -> None:
     reuse, t_reuse = timed(batched, True)
     for name, preds in (("batch 1", single), ("batched", batch), ("batched + prefix reuse", reuse)):
         if not np.array_equal(preds, study):
-            raise SystemExit(f"{name}: predictions differ from the study's way at {np.flatnonzero(preds != study).tolist()}")
+            raise SystemExit(
+                f"{name}: predictions differ from the study's way at {np.flatnonzero(preds != study).tolist()}"
+            )
     accuracy = float(np.mean([LETTERS[p] == g for p, g in zip(study, gold, strict=True)]))
     prefix_tokens = min(len(adapter.encode(prompts[0])), *lengths)  # upper bound; printed for context only
     del prefix_tokens
@@ -154,7 +177,11 @@ def main() -> None:
         bench_file = ROOT / "BENCHMARKS.md"
         current = bench_file.read_text(encoding="utf-8") if bench_file.exists() else "# Benchmarks\n"
         pattern = re.compile(r"^## models\n.*?(?=^## |\Z)", re.S | re.M)
-        updated = pattern.sub(lambda _: text + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
+        updated = (
+            pattern.sub(lambda _: text + "\n", current)
+            if pattern.search(current)
+            else current.rstrip() + "\n\n" + text
+        )
         bench_file.write_text(updated, encoding="utf-8")
 
 

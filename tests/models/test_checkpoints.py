@@ -43,7 +43,7 @@ def test_uncached_hub_id_never_downloads(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_lora_path_needs_adapter_config(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+    with pytest.raises(FileNotFoundError, match=r"adapter_config\.json"):
         resolve_lora(str(tmp_path), "m")
 
 
@@ -67,7 +67,9 @@ def test_lora_adapter_through_peft(tiny_llama: Path, tmp_path: Path) -> None:
     from medadapt.decoding import option_token_ids
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
-    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     peft_model.save_pretrained(tmp_path / "lora")
     plain = load_adapter(str(tiny_llama))
     tuned = load_adapter(str(tiny_llama), lora=str(tmp_path / "lora"))

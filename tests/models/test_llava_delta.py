@@ -14,10 +14,16 @@ from medadapt.models.llava_delta import merge_delta, merge_llava_delta
 
 def test_merge_delta_adds_base_and_keeps_grown_rows() -> None:
     base = {"w": torch.ones(2, 3), "emb": torch.ones(4, 2)}
-    delta = {"w": torch.full((2, 3), 2.0), "emb": torch.full((6, 2), 5.0), "model.mm_projector.weight": torch.zeros(1)}
+    delta = {
+        "w": torch.full((2, 3), 2.0),
+        "emb": torch.full((6, 2), 5.0),
+        "model.mm_projector.weight": torch.zeros(1),
+    }
     merged = merge_delta(base, delta)
     assert torch.equal(merged["w"], torch.full((2, 3), 3.0))
-    assert torch.equal(merged["emb"][:4], torch.full((4, 2), 6.0)) and torch.equal(merged["emb"][4:], torch.full((2, 2), 5.0))
+    assert torch.equal(merged["emb"][:4], torch.full((4, 2), 6.0)) and torch.equal(
+        merged["emb"][4:], torch.full((2, 2), 5.0)
+    )
     assert "model.mm_projector.weight" in merged
     with pytest.raises(ValueError, match="base shape"):
         merge_delta({"w": torch.ones(3)}, {"w": torch.ones(2, 2)})
@@ -36,7 +42,9 @@ def _old_llava_delta(base_dir: Path, out: Path) -> dict[str, torch.Tensor]:
     target = {k: v + 0.01 * torch.randn(v.shape, generator=generator) for k, v in base_state.items()}
     extra = len(tokenizer) - base.config.vocab_size
     for name in ("model.embed_tokens.weight", "lm_head.weight"):
-        target[name] = torch.cat([target[name], 0.1 * torch.randn(extra, target[name].shape[1], generator=generator)])
+        target[name] = torch.cat(
+            [target[name], 0.1 * torch.randn(extra, target[name].shape[1], generator=generator)]
+        )
     target["model.mm_projector.weight"] = 0.1 * torch.randn(64, 32, generator=generator)
     target["model.mm_projector.bias"] = torch.zeros(64)
     delta = {}
@@ -50,8 +58,12 @@ def _old_llava_delta(base_dir: Path, out: Path) -> dict[str, torch.Tensor]:
             delta[name][: base_state[name].shape[0]] -= base_state[name]
     out.mkdir()
     save_file({k: v.contiguous() for k, v in delta.items()}, str(out / "model.safetensors"))
-    config = base.config.to_dict() | {"vocab_size": len(tokenizer), "mm_vision_select_layer": -2, "mm_hidden_size": 32,
-                                      "architectures": ["LlavaLlamaForCausalLM"]}
+    config = base.config.to_dict() | {
+        "vocab_size": len(tokenizer),
+        "mm_vision_select_layer": -2,
+        "mm_hidden_size": 32,
+        "architectures": ["LlavaLlamaForCausalLM"],
+    }
     (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
     tokenizer.save_pretrained(out)
     return target
@@ -66,12 +78,24 @@ def test_merge_and_convert_gives_a_working_llava(tiny_llama: Path, tmp_path: Pat
     from medadapt.models.loading import load_adapter
 
     target = _old_llava_delta(tiny_llama, tmp_path / "delta")
-    vision = CLIPVisionModel(CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                                              num_hidden_layers=2, num_attention_heads=2))
+    vision = CLIPVisionModel(
+        CLIPVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+        )
+    )
     vision.save_pretrained(tmp_path / "clip")
     out = merge_llava_delta(tiny_llama, tmp_path / "delta", tmp_path / "clip", tmp_path / "llava")
     adapter = load_adapter(str(out))
-    assert adapter.capabilities.images and adapter.image_marker == "<im_patch>" and adapter.tokens_per_image == 16
+    assert (
+        adapter.capabilities.images
+        and adapter.image_marker == "<im_patch>"
+        and adapter.tokens_per_image == 16
+    )
 
     # Text-only prompts go through the merged LLaMA exactly.
     config = LlamaConfig.from_pretrained(tiny_llama)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from medadapt.models.registry import PAIRS, ModelSpec, chat_template_patch, get_model, list_models, spec_from_path
+from medadapt.models.registry import (
+    PAIRS,
+    ModelSpec,
+    chat_template_patch,
+    get_model,
+    list_models,
+    spec_from_path,
+)
 
 
 def test_the_study_checkpoints_and_smollm2_are_registered() -> None:
@@ -44,7 +51,7 @@ def test_overrides_are_validated() -> None:
 def test_spec_from_local_path(tiny_llama: Path) -> None:
     spec = spec_from_path(tiny_llama)
     assert (spec.adapter, spec.family, spec.context_length, spec.chat) == ("hf", "llama", 512, True)
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         spec_from_path(tiny_llama.parent)
 
 

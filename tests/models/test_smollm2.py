@@ -32,9 +32,13 @@ def test_registry_name_loads_the_materialised_model() -> None:
     assert model.capabilities.context_length == 8192
     assert "<|im_start|>" in (model.capabilities.chat_template or "")
     question = "Which organ produces insulin?\nA. Liver\nB. Pancreas\nC. Spleen\nD. Kidney"
-    chat = model.tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    chat = model.tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+    )
     prompt = chat + "Answer:"
-    scores = model.score_options([prompt], option_token_ids(model.tokenizer, list("ABCD"), prompt_tail="Answer:"))
+    scores = model.score_options(
+        [prompt], option_token_ids(model.tokenizer, list("ABCD"), prompt_tail="Answer:")
+    )
     assert scores.status == ["ok"] and np.isfinite(scores.logprobs).all()
     assert scores.predictions[0] == 1  # B. Pancreas (checked by hand: the 135M model gets this one)
     text = model.generate([chat], max_new_tokens=12, stop=["\n"])[0].text

@@ -37,7 +37,9 @@ def test_tiny_causal_lm_loads_with_auto_classes(tmp_path: Path) -> None:
     assert tokenizer("Answer:")["input_ids"][0] == tokenizer.bos_token_id
     for piece in ("A", "E", "ĠA", "ĠB", "(", "Answer"):
         assert piece in tokenizer.get_vocab()
-    chat = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    chat = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert chat == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     with torch.inference_mode():
         logits = model(**tokenizer(["Question: A or B? Answer:"], return_tensors="pt")).logits

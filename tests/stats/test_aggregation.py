@@ -92,3 +92,17 @@ def test_rates_wilson_and_bootstrap() -> None:
     assert low < 8 / 30 < high and "bootstrap" in boot.method
     with pytest.raises(ValueError, match="verdicts must be one of"):
         win_tie_loss(["win", "draw"])
+
+
+def test_results_serialise_to_json() -> None:
+    import json
+
+    from medadapt.stats import reliability
+
+    family = compare_family(_cells(3), n_resamples=200)
+    seeds = compare_seeds([[1, 0, 1, 1], [1, 1, 0, 1]], [[0, 0, 1, 1], [1, 0, 0, 1]], n_resamples=200)
+    data = reliability(np.array([[0.7, 0.3], [0.4, 0.6]]), np.array([0, 0]))
+    text = json.dumps(
+        [family.to_dict(), seeds.to_dict(), win_tie_loss(family.cells).to_dict(), data.to_dict()]
+    )
+    assert json.loads(text)[0]["cells"][0]["result"]["rule"].startswith("tie iff 0")

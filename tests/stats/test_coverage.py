@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from medadapt.stats import bootstrap_from_counts
-from medadapt.stats.bootstrap import intervals_from_draws
+from medadapt.stats.bootstrap import Method, intervals_from_draws
 from medadapt.stats.resampling import TableBatch, resample_statistics
 
 
@@ -30,6 +30,9 @@ def joint_cell_probabilities(pa: float, pb: float, rho: float) -> tuple[float, f
     if min(cells) < 0:
         raise ValueError(f"correlation {rho} is not attainable with accuracies {pa}, {pb}")
     return cells
+
+
+BOTH_METHODS: tuple[Method, ...] = ("percentile", "bca")
 
 
 @cache
@@ -47,23 +50,23 @@ def coverage(
     batch = TableBatch.from_discordant_counts(counts[:, :2].max(axis=1), counts[:, :2].min(axis=1), n)
     draws = resample_statistics(batch, n_resamples, np.random.default_rng(seed))
     true_delta = pa - pb
-    covered = {}
-    for method in ("percentile", "bca"):
-        result = intervals_from_draws(batch, orientation, draws.copy(), 0.95, method)  # type: ignore[arg-type]
+    covered: dict[str, float] = {}
+    for method in BOTH_METHODS:
+        result = intervals_from_draws(batch, orientation, draws.copy(), 0.95, method)
         covered[method] = float(np.mean((result.ci_low <= true_delta) & (true_delta <= result.ci_high)))
     return covered
 
 
 def test_coverage_helper_is_the_product_path() -> None:
     counts = np.random.default_rng(0).multinomial(50, [0.1, 0.12, 0.78], size=20)
-    for method in ("percentile", "bca"):
+    for method in BOTH_METHODS:
         product = bootstrap_from_counts(
             counts[:, 0], counts[:, 1], 50, n_resamples=300, method=method, seed=4
-        )  # type: ignore[arg-type]
+        )
         orientation = np.sign(counts[:, 0] - counts[:, 1])
         batch = TableBatch.from_discordant_counts(counts[:, :2].max(axis=1), counts[:, :2].min(axis=1), 50)
         draws = resample_statistics(batch, 300, np.random.default_rng(4))
-        mirrored = intervals_from_draws(batch, orientation, draws, 0.95, method)  # type: ignore[arg-type]
+        mirrored = intervals_from_draws(batch, orientation, draws, 0.95, method)
         np.testing.assert_array_equal(product.ci_low, mirrored.ci_low)
         np.testing.assert_array_equal(product.ci_high, mirrored.ci_high)
 
@@ -111,7 +114,7 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("n", "pa", "pb", "method"), CASES)
-def test_coverage_within_band(n: int, pa: float, pb: float, method: str) -> None:
+def test_coverage_within_band(n: int, pa: float, pb: float, method: Method) -> None:
     covered = coverage(n, pa, pb, sims=SIMULATIONS, seed=1)[method]
     assert BAND[0] <= covered <= BAND[1], (
         f"coverage {covered:.4f} outside {BAND} (n={n}, {pa} vs {pb}, {method})"
@@ -120,6 +123,32 @@ def test_coverage_within_band(n: int, pa: float, pb: float, method: str) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["percentile", "bca"])
-def test_small_n_coverage_does_not_get_worse(method: str) -> None:
+def test_small_n_coverage_does_not_get_worse(method: Method) -> None:
     covered = coverage(50, 0.70, 0.65, sims=SIMULATIONS, seed=1)[method]
     assert covered >= 0.915, f"n=50 {method} coverage fell to {covered:.4f} (was 92.2-93.2%)"
+
+
+@pytest.mark.slow
+def test_clustered_bootstrap_keeps_coverage_where_item_bootstrap_loses_it() -> None:
+    """100 clusters of 5 items with a model-specific cluster effect: resampling clusters is needed for 95%."""
+    from scipy.stats import norm
+
+    from medadapt.stats import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    n_clusters, size, sims = 100, 5, 600
+    groups = np.repeat(np.arange(n_clusters), size)
+    true_delta = norm.sf(0.3 / np.sqrt(2.64)) - norm.sf(0.45 / np.sqrt(2.0))
+    covered = {"clustered": 0, "items": 0}
+    for s in range(sims):
+        shared = np.repeat(rng.normal(0, 1.0, n_clusters), size)
+        noise_a = rng.normal(0, 1, n_clusters * size)
+        noise_b = 0.6 * noise_a + 0.8 * rng.normal(0, 1, n_clusters * size)
+        a_only_effect = np.repeat(rng.normal(0, 0.8, n_clusters), size)
+        a = (shared + a_only_effect + noise_a > 0.3).astype(int)
+        b = (shared + noise_b > 0.45).astype(int)
+        for key, g in (("clustered", groups), ("items", None)):
+            r = paired_bootstrap(a, b, n_resamples=1000, seed=s, groups=g)
+            covered[key] += int(r.ci_low <= true_delta <= r.ci_high)
+    assert 0.935 <= covered["clustered"] / sims <= 0.965, covered
+    assert covered["items"] / sims < 0.9, covered

@@ -92,3 +92,20 @@ def test_public_names_resolve() -> None:
         assert getattr(stats, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         stats.missing  # noqa: B018
+
+
+def test_one_item_is_too_few_to_bootstrap() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 items, got n_items=1"):
+        paired_bootstrap([1], [0])
+
+
+def test_importing_the_bootstrap_loads_neither_statsmodels_nor_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from medadapt.stats import paired_bootstrap; paired_bootstrap([1, 0, 1], [0, 0, 1], n_resamples=100);"
+        "print(sorted(m for m in ('statsmodels', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -52,8 +52,8 @@ def test_clustered_swap_and_reorder(case: tuple[list[bool], list[bool], str, int
         np.array(a)[order],
         np.array(b)[order],
         n_resamples=500,
-        method=method,
-        seed=seed,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        seed=seed,
         groups=np.array(groups)[order],
     )
     assert (shuffled.delta, shuffled.ci_low, shuffled.ci_high) == (

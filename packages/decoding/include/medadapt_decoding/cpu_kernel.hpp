@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "parallel.hpp"
 #include "problem.hpp"
 
 #ifndef MEDADAPT_DECODING_ISA
@@ -20,16 +21,11 @@
 #define MEDADAPT_DECODING_LANES 4
 #endif
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace medadapt_decoding {
 namespace MEDADAPT_DECODING_ISA {
 
 constexpr int kLanes = MEDADAPT_DECODING_LANES;
-// 4096 elements: 16 KiB of fp32 stays in L1 between the max and the exp pass, and keeps each fp32 partial
-// sum short (4096 / (2 * lanes) terms per lane) so the sum stays within the accuracy budget.
+// 4096 elements: 16 KiB of fp32 stays in L1 between the max and the exp pass.
 constexpr int64_t kBlock = 4096;
 
 
@@ -37,6 +33,7 @@ typedef float vfloat __attribute__((vector_size(kLanes * 4)));
 typedef int32_t vint __attribute__((vector_size(kLanes * 4)));
 typedef uint32_t vuint __attribute__((vector_size(kLanes * 4)));
 typedef uint16_t vhalf __attribute__((vector_size(kLanes * 2)));
+typedef double vdouble __attribute__((vector_size(kLanes * 8)));
 
 static inline float scalar_bits_to_float(uint32_t bits) {
   float out;
@@ -112,41 +109,34 @@ static inline vfloat splat(float v) {
 }
 
 // exp(t) for t <= 0 (NaN-free input), exactly 0 below -87.3 (so -inf contributes 0). Range reduction
-// t = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n added into the exponent bits. Lanes below
-// -87.3 compute garbage (NaN for -inf) that the final select discards. No -ffast-math needed.
+// t = n ln2 + r with |r| <= ln2/2, e^r by a degree-5 polynomial, 2^n added into the exponent bits. Lanes below
+// -87.3 compute garbage (NaN for -inf) that the final mask discards. No -ffast-math needed.
 //
-// Accuracy: the Taylor remainder r^7/7! is <= 1.2e-7 relative; using ln2 in one fp32 constant costs |n| * 3e-8
-// absolute in r, i.e. nothing for the terms near the row max that dominate the sum. Cost: 9 multiply-adds per
-// vector, the bound of this loop on AVX2 (Estrin's scheme keeps the dependency chain short).
+// The polynomial is a relative-error minimax fit of e^r on [-ln2/2, ln2/2] (7.5e-8 in exact arithmetic, 2.1e-7
+// evaluated in fp32, mean bias 5e-8); ln2 in one fp32 constant costs |n| * 3e-8 absolute in r, i.e. nothing for
+// the terms near the row max that dominate the sum. Cost per vector: 7 multiply-adds (the bound of this loop on
+// AVX2), one subtract, a compare and three integer ops.
 static inline vfloat exp_nonpositive(vfloat t) {
   vint underflow = t < splat(-87.3f);
   const vfloat magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
   vfloat k = t * 1.44269504088896341f + magic;
   vfloat n = k - magic;
   vfloat r = t - n * 0.693147180559945309f;
-  vfloat r2 = r * r;
-  vfloat r4 = r2 * r2;
-  vfloat q01 = r * (1.0f / 6.0f) + 0.5f;
-  vfloat q23 = r * (1.0f / 120.0f) + (1.0f / 24.0f);
-  vfloat q = r2 * q23 + q01;
-  q = r4 * (1.0f / 720.0f) + q;
-  vfloat p = r2 * q + (r + 1.0f);
+  vfloat p = splat(8.2976549291405e-3f);
+  p = p * r + 4.191538288384555e-2f;
+  p = p * r + 1.6667574736416274e-1f;
+  p = p * r + 4.999889484336447e-1f;
+  p = p * r + 9.99999691987631e-1f;
+  p = p * r + 1.0000000716554334f;
   // (int bits of k) - (bits of magic) = n; adding n << 23 to p's bits multiplies p by 2^n
   vint scaled = (vint)(p) + (((vint)(k) - 0x4b400000) << 23);
-  vfloat zero = {};
-  return underflow ? zero : (vfloat)(scaled);
+  return (vfloat)(scaled & ~underflow);
 }
 
 static inline float hmax(vfloat v) {
   float m = v[0];
   for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
   return m;
-}
-
-static inline double hsum(vfloat v) {
-  double s = 0.0;
-  for (int i = 0; i < kLanes; ++i) s += v[i];
-  return s;
 }
 
 // Max of x[0, n) and whether a NaN is present (NaN never wins `x > m`, so it is tracked separately).
@@ -181,27 +171,40 @@ static inline float block_max(const Elem* x, int64_t n, bool* nan) {
   return best;
 }
 
-// Σ exp(x - m) over x[0, n), m finite; each fp32 lane sums at most n / (2 * kLanes) terms of one block.
+// Σ exp(x - m) over x[0, n), m finite. Each fp32 lane adds at most 64 terms before it is flushed into a double
+// accumulator, so the summation error stays far below the exp's own (~1e-7) whatever the vocabulary size.
 template <class Elem>
 static inline double block_sumexp(const Elem* x, int64_t n, float m) {
-  vfloat acc0 = {}, acc1 = {};
+  constexpr int kFlush = 32;  // iterations (of 2 * kLanes elements) between flushes
+  vdouble total = {};
   const vfloat vm = splat(m);
+  const int64_t steps = n / (2 * kLanes);
   int64_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    vfloat a, b;
-    // Pull the next block towards L2 while this one is exp-bound, so the DRAM read overlaps the arithmetic
-    // (a prefetch past the end of the buffer is harmless: it never faults).
-    __builtin_prefetch(reinterpret_cast<const char*>(x + i + kBlock), 0, 2);
-    Loader<Elem>::pair(x + i, a, b);
-    acc0 += exp_nonpositive(a - vm);
-    acc1 += exp_nonpositive(b - vm);
+  for (int64_t done = 0; done < steps;) {
+    const int64_t group = steps - done < kFlush ? steps - done : kFlush;
+    vfloat acc0 = {}, acc1 = {};
+    for (int64_t it = 0; it < group; ++it, i += 2 * kLanes) {
+      vfloat a, b;
+      // Pull the next block towards L2 while this one is exp-bound, so the DRAM read overlaps the arithmetic
+      // (a prefetch past the end of the buffer is harmless: it never faults).
+      __builtin_prefetch(reinterpret_cast<const char*>(x + i + kBlock), 0, 2);
+      Loader<Elem>::pair(x + i, a, b);
+      acc0 += exp_nonpositive(a - vm);
+      acc1 += exp_nonpositive(b - vm);
+    }
+    done += group;
+    total += __builtin_convertvector(acc0 + acc1, vdouble);
   }
+  vfloat acc = {};
   for (; i < n; i += kLanes) {  // tail: pad with -inf, which contributes exactly 0
     vfloat tail = splat(-__builtin_inff());
     for (int l = 0; l < kLanes && i + l < n; ++l) tail[l] = Loader<Elem>::one(x + i + l);
-    acc1 += exp_nonpositive(tail - vm);
+    acc += exp_nonpositive(tail - vm);
   }
-  return hsum(acc0) + hsum(acc1);
+  total += __builtin_convertvector(acc, vdouble);
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += total[l];
+  return s;
 }
 
 // (max, Σ) of x[begin, end) as a mergeable Partial, walking L1-sized blocks.
@@ -293,54 +296,73 @@ static inline void finish_row(const Problem& pb, const Elem* row, int64_t r, con
   pb.top_token[r] = top;
 }
 
-static inline int available_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
+template <class Elem>
+struct RowJob {
+  const Problem* pb;
+  const Elem* base;
+  int64_t rows_per_item;
+};
+
+template <class Elem>
+static void row_item(void* ctx, int64_t item) {
+  const auto& job = *static_cast<const RowJob<Elem>*>(ctx);
+  const int64_t first = item * job.rows_per_item;
+  const int64_t last = first + job.rows_per_item < job.pb->rows ? first + job.rows_per_item : job.pb->rows;
+  for (int64_t r = first; r < last; ++r) {
+    const Elem* row = job.base + r * job.pb->row_stride;
+    finish_row(*job.pb, row, r, span_partial(row, 0, job.pb->vocab));
+  }
 }
 
-// The whole batch. `threads` <= 0 means all OpenMP threads; `scratch` holds rows * splits Partials.
+template <class Elem>
+struct SpanJob {
+  const Problem* pb;
+  const Elem* base;
+  int64_t splits;
+  int64_t blocks;
+  Partial* parts;
+};
+
+template <class Elem>
+static void span_item(void* ctx, int64_t item) {
+  const auto& job = *static_cast<const SpanJob<Elem>*>(ctx);
+  const int64_t r = item / job.splits, s = item % job.splits;
+  const int64_t b0 = job.blocks * s / job.splits, b1 = job.blocks * (s + 1) / job.splits;
+  const int64_t vocab = job.pb->vocab;
+  const int64_t begin = b0 * kBlock, end = b1 * kBlock < vocab ? b1 * kBlock : vocab;
+  job.parts[item] = span_partial(job.base + r * job.pb->row_stride, begin, end);
+}
+
+// The whole batch. `threads` <= 0 means every CPU the process may use.
 template <class Elem>
 void constrained_rows(const Problem& pb, int threads) {
   const Elem* base = static_cast<const Elem*>(pb.logits);
   const int64_t rows = pb.rows, vocab = pb.vocab;
   if (rows <= 0 || vocab <= 0) return;
-  int nt = threads > 0 ? threads : available_threads();
+  int nt = threads > 0 ? threads : available_cpus();
   const int64_t bytes = rows * vocab * static_cast<int64_t>(sizeof(Elem));
   if (bytes < (int64_t{1} << 17)) nt = 1;  // below ~128 KiB a thread hand-off costs more than it saves
   // Split rows into spans only when there are too few rows to feed every thread; spans are whole blocks.
+  const int64_t blocks = (vocab + kBlock - 1) / kBlock;
   int64_t splits = 1;
   if (rows < nt) {
     const int64_t want = (nt + rows - 1) / rows;
-    const int64_t blocks = (vocab + kBlock - 1) / kBlock;
     splits = want < blocks ? want : blocks;
     if (splits < 1) splits = 1;
   }
   if (splits == 1) {
-    // dynamic chunks of rows: on a shared machine a descheduled thread must not hold up the whole batch
+    // items of whole rows, at least ~256 KiB each so that handing them out stays cheap
     const int64_t row_bytes = vocab * static_cast<int64_t>(sizeof(Elem));
-    const int chunk = static_cast<int>(row_bytes >= (int64_t{1} << 18) ? 1 : (int64_t{1} << 18) / row_bytes);
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-      const Elem* row = base + r * pb.row_stride;
-      Partial p = span_partial(row, 0, vocab);
-      finish_row(pb, row, r, p);
-    }
+    const int64_t per_item = row_bytes >= (int64_t{1} << 18) ? 1 : (int64_t{1} << 18) / row_bytes;
+    RowJob<Elem> job{&pb, base, per_item};
+    parallel_for((rows + per_item - 1) / per_item, nt, &row_item<Elem>, &job);
     return;
   }
-  const int64_t blocks = (vocab + kBlock - 1) / kBlock;
   const int64_t items = rows * splits;
   Partial stack_parts[64];
   Partial* parts = items <= 64 ? stack_parts : new Partial[items];
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t r = it / splits, s = it % splits;
-    const int64_t b0 = blocks * s / splits, b1 = blocks * (s + 1) / splits;
-    const int64_t begin = b0 * kBlock, end = b1 * kBlock < vocab ? b1 * kBlock : vocab;
-    parts[it] = span_partial(base + r * pb.row_stride, begin, end);
-  }
+  SpanJob<Elem> job{&pb, base, splits, blocks, parts};
+  parallel_for(items, nt, &span_item<Elem>, &job);
   for (int64_t r = 0; r < rows; ++r) {
     Partial p = merge_partials(parts + r * splits, static_cast<int>(splits));
     finish_row(pb, base + r * pb.row_stride, r, p);

@@ -66,8 +66,7 @@ def demo(
     """The offline CPU demo: SmolLM2-135M-Instruct vs a medically adapted copy on MMLU-medical, PubMedQA, MedQA."""
     from medadapt.study.demo import run_demo
 
-    html = run_demo(out, tiny=tiny, cache_dir=cache_dir, console=console)
-    console.print(f"[bold]report.html:[/bold] {html}")
+    run_demo(out, tiny=tiny, cache_dir=cache_dir, console=console)  # the summary ends with report.html's path
 
 
 @app.command()

@@ -24,6 +24,17 @@ def finetuned_label(model: str, task: str) -> str:
     return f"{model}+lora-{task}"
 
 
+def finetune_style(spec: Any) -> str:
+    """The prompt style a model is fine-tuned and evaluated with (some styles name a distinct fine-tuning one)."""
+    from medadapt.prompts import get_prompt_style
+
+    from medadapt.study.model_job import is_chat, prompt_style_of
+
+    style = prompt_style_of(spec)
+    alternative = getattr(get_prompt_style(style), "finetune_style", None)
+    return str(alternative) if alternative and not is_chat(spec) else style
+
+
 def finetune_tasks(config: StudyConfig) -> list[str]:
     """Tasks to fine-tune on: those listed, else every study task."""
     return list(config.finetune.tasks) or list(config.tasks)
@@ -31,11 +42,11 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
-    from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep
+    from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
     from medadapt.models import load_adapter
 
     from medadapt.study.model_identity import model_identity, resolve_spec
-    from medadapt.study.model_job import is_chat, prompt_style_of, run_model_task
+    from medadapt.study.model_job import is_chat, run_model_task
     from medadapt.study.task_data import load_task_splits
 
     ft = config.finetune
@@ -59,14 +70,22 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
                 learning_rates=tuple(ft.learning_rates),
                 training=TrainingSpec(max_epochs=ft.max_epochs, batch_size=ft.batch_size),
             )
-            result = run_sweep(spec, train, splits.val, out_dir, sweep=sweep)
+            result = run_sweep(
+                spec,
+                training_pairs(train, spec, study_bugs=config.study_compat),
+                training_pairs(splits.val, spec, study_bugs=config.study_compat),
+                out_dir,
+                sweep,
+                name=label,
+                progress=False,
+            )
             ft_spec = result.registry_entry
             ft_ref = ModelRef(name=label)
             identity = model_identity(ft_ref, ft_spec)
             adapter = load_adapter(ft_spec)
             try:
-                # The fine-tuned prompt: the model's own default template, no system prompt, no demonstrations.
-                choice = PromptChoice(style=prompt_style_of(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
+                # The prompt it was trained on (STUDY.md §3.7): its default template, no system prompt, no demos.
+                choice = PromptChoice(style=finetune_style(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
                 run_model_task(
                     Path(run_dir),
                     config,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -17,7 +18,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(scoring_path_versions_uncached().items()))
+
+
 def scoring_path_versions() -> dict[str, str]:
+    """major.minor of each scoring-path distribution, read once per process."""
+    return dict(_versions())
+
+
+def scoring_path_versions_uncached() -> dict[str, str]:
     """major.minor of each scoring-path distribution (a patch release must not invalidate a study)."""
     versions: dict[str, str] = {}
     for dist in SCORING_PATH_DISTRIBUTIONS:

@@ -46,7 +46,9 @@ def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInpu
         elif isinstance(getattr(prompt, "text", None), str):
             out.append(ModelInput(prompt.text, tuple(str(p) for p in getattr(prompt, "images", ()) or ())))
         else:
-            raise TypeError(f"prompts[{i}]: expected str, ModelInput or an object with .text, got {type(prompt).__name__}")
+            raise TypeError(
+                f"prompts[{i}]: expected str, ModelInput or an object with .text, got {type(prompt).__name__}"
+            )
     return out
 
 

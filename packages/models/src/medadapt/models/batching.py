@@ -7,7 +7,9 @@ from collections.abc import Sequence
 __all__ = ["common_prefix_length", "length_sorted_batches"]
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None
+) -> list[list[int]]:
     """Indices grouped longest-first so padding is small; a batch holds ≤ batch_size rows and ≤ max_batch_tokens."""
     if batch_size < 1:
         raise ValueError(f"batch_size: expected ≥ 1, got {batch_size}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,10 +56,8 @@ def build_once(out_dir: Path, recipe: dict[str, Any], build: Callable[[Path], No
         if out_dir.exists():
             # An empty directory or one of ours with another recipe: move it aside, then swap in.
             stale = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            try:
+            with contextlib.suppress(OSError):
                 out_dir.rename(stale / "old")
-            except OSError:
-                pass
             shutil.rmtree(stale, ignore_errors=True)
         try:
             tmp_dir.rename(out_dir)

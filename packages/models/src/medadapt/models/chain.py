@@ -58,10 +58,17 @@ class ColourStatsClassifier:
 class VLMCaptioner:
     """Any image-capable adapter used as a visual expert: greedy text for one instruction and the image."""
 
-    def __init__(self, adapter: Adapter, instruction: str = "Describe the medical image.", max_new_tokens: int = 48,
-                 stop: Sequence[str] = ("\n\n",)) -> None:
+    def __init__(
+        self,
+        adapter: Adapter,
+        instruction: str = "Describe the medical image.",
+        max_new_tokens: int = 48,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> None:
         if not adapter.capabilities.images:
-            raise ValueError("VLMCaptioner: the adapter does not accept images (capabilities.images is False)")
+            raise ValueError(
+                "VLMCaptioner: the adapter does not accept images (capabilities.images is False)"
+            )
         self.adapter = adapter
         self.instruction = instruction
         self.max_new_tokens = max_new_tokens
@@ -75,8 +82,14 @@ class VLMCaptioner:
 class ChainAdapter:
     """Adapter protocol over a text adapter: images are routed to experts and replaced by their descriptions."""
 
-    def __init__(self, text_adapter: Adapter, classifier: ImageTypeClassifier, experts: Mapping[str, ImageToText],
-                 template: str = "Image ({kind}): {description}\n", fallback: str | None = None) -> None:
+    def __init__(
+        self,
+        text_adapter: Adapter,
+        classifier: ImageTypeClassifier,
+        experts: Mapping[str, ImageToText],
+        template: str = "Image ({kind}): {description}\n",
+        fallback: str | None = None,
+    ) -> None:
         if not experts:
             raise ValueError("experts: at least one image-to-text expert is needed")
         self.text_adapter = text_adapter
@@ -96,7 +109,9 @@ class ChainAdapter:
         if image_path not in self._descriptions:
             kind = self.classifier.classify(image_path)
             expert = self.experts.get(kind, self.experts[self.fallback])
-            self._descriptions[image_path] = self.template.format(kind=kind, description=expert.describe(image_path))
+            self._descriptions[image_path] = self.template.format(
+                kind=kind, description=expert.describe(image_path)
+            )
         return self._descriptions[image_path]
 
     def merge(self, prompt: ModelInput) -> ModelInput:
@@ -111,11 +126,19 @@ class ChainAdapter:
                 leading.append(description)
         return ModelInput("".join(leading) + text)
 
-    def score_options(self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]) -> ScoreResult:
-        return self.text_adapter.score_options([self.merge(p) for p in as_model_inputs(prompts)], option_tokens)
+    def score_options(
+        self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
+    ) -> ScoreResult:
+        return self.text_adapter.score_options(
+            [self.merge(p) for p in as_model_inputs(prompts)], option_tokens
+        )
 
-    def generate(self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[Generation]:
-        return self.text_adapter.generate([self.merge(p) for p in as_model_inputs(prompts)], max_new_tokens, stop)
+    def generate(
+        self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        return self.text_adapter.generate(
+            [self.merge(p) for p in as_model_inputs(prompts)], max_new_tokens, stop
+        )
 
     def close(self) -> None:
         self.text_adapter.close()
@@ -137,8 +160,13 @@ def load_chain_adapter(spec: ModelSpec, **options: Any) -> ChainAdapter:
         text_model = config.pop("text_model")
         expert_models = config.pop("experts")
     except KeyError as err:
-        raise KeyError(f"model {spec.name!r}: adapter 'chain' needs adapter_options[{err.args[0]!r}]") from None
+        raise KeyError(
+            f"model {spec.name!r}: adapter 'chain' needs adapter_options[{err.args[0]!r}]"
+        ) from None
     classifier = config.pop("classifier", None) or ColourStatsClassifier()
-    experts = {kind: VLMCaptioner(load_adapter(ref)) if isinstance(ref, str) else ref for kind, ref in expert_models.items()}
+    experts = {
+        kind: VLMCaptioner(load_adapter(ref)) if isinstance(ref, str) else ref
+        for kind, ref in expert_models.items()
+    }
     text = load_adapter(text_model) if isinstance(text_model, str) else text_model
     return ChainAdapter(text, classifier, experts, **config)

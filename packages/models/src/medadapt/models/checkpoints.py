@@ -9,7 +9,14 @@ from medadapt.models.registry import ModelSpec
 
 __all__ = ["MATERIALIZERS", "resolve_checkpoint", "resolve_lora"]
 
-_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt", "*.gguf")
+_WEIGHT_PATTERNS = (
+    "*.safetensors",
+    "*.bin",
+    "*.safetensors.index.json",
+    "*.bin.index.json",
+    "*.pt",
+    "*.gguf",
+)
 
 
 def _smollm2() -> Path:
@@ -65,7 +72,9 @@ def resolve_checkpoint(spec: ModelSpec) -> Path:
         try:
             build = MATERIALIZERS[spec.materializer]
         except KeyError:
-            raise KeyError(f"model {spec.name!r}: unknown materializer {spec.materializer!r}; known {sorted(MATERIALIZERS)}") from None
+            raise KeyError(
+                f"model {spec.name!r}: unknown materializer {spec.materializer!r}; known {sorted(MATERIALIZERS)}"
+            ) from None
         return check_checkpoint_dir(build(), f"model {spec.name!r}")
     if _looks_like_path(ref):
         raise FileNotFoundError(f"model {spec.name!r}: path {ref!r} does not exist")
@@ -80,5 +89,7 @@ def resolve_lora(ref: str, model_name: str) -> Path:
             raise FileNotFoundError(f"model {model_name!r}: LoRA adapter path {ref!r} does not exist")
         local = _from_hub_cache(ref, "main", f"{model_name} (LoRA {ref})")
     if not (local / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"model {model_name!r}: LoRA adapter: missing file {local / 'adapter_config.json'}")
+        raise FileNotFoundError(
+            f"model {model_name!r}: LoRA adapter: missing file {local / 'adapter_config.json'}"
+        )
     return local.resolve()

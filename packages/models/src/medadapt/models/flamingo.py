@@ -41,8 +41,15 @@ END_OF_CHUNK = "<|endofchunk|>"
 class FlamingoAdapter:
     """A Flamingo model (open_flamingo.Flamingo) with its image transform and tokenizer."""
 
-    def __init__(self, model: Any, image_processor: Any, tokenizer: Any, *, context_length: int = 2048,
-                 decoder_backend: str = "auto") -> None:
+    def __init__(
+        self,
+        model: Any,
+        image_processor: Any,
+        tokenizer: Any,
+        *,
+        context_length: int = 2048,
+        decoder_backend: str = "auto",
+    ) -> None:
         self.model = model.eval()
         self.image_processor = image_processor
         tokenizer.padding_side = "left"
@@ -50,7 +57,11 @@ class FlamingoAdapter:
             tokenizer.pad_token = tokenizer.eos_token
         self._tokenizer = tokenizer
         self.decoder_backend = decoder_backend
-        specials = {r: str(getattr(tokenizer, r)) for r in ("bos_token", "eos_token", "pad_token") if getattr(tokenizer, r, None)}
+        specials = {
+            r: str(getattr(tokenizer, r))
+            for r in ("bos_token", "eos_token", "pad_token")
+            if getattr(tokenizer, r, None)
+        }
         self.capabilities = Capabilities(None, True, int(context_length), True, specials)
 
     @property
@@ -82,7 +93,9 @@ class FlamingoAdapter:
             out = self.model(vision_x=vision_x, lang_x=lang_x, attention_mask=torch.ones_like(lang_x))
         return out.logits[:, -1, :]
 
-    def score_options(self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]) -> ScoreResult:
+    def score_options(
+        self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
+    ) -> ScoreResult:
         from medadapt.decoding import constrained_logprobs
 
         inputs = as_model_inputs(prompts)
@@ -102,7 +115,9 @@ class FlamingoAdapter:
             lse[i], top[i] = result.logsumexp[0], result.top_token[0]
         return ScoreResult(logprobs, lse, top, status, [len(x) for x in ids])
 
-    def generate(self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[Generation]:
+    def generate(
+        self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[Generation]:
         inputs = as_model_inputs(prompts)
         stops = [s for s in (*stop, END_OF_CHUNK) if s]
         eos = self._tokenizer.eos_token_id
@@ -141,7 +156,9 @@ def load_flamingo_adapter(spec: ModelSpec, **options: Any) -> FlamingoAdapter:
 
     config = {**spec.adapter_options, **options}
     lang = config.pop("lang_encoder", "llama-7b-v1")
-    lang_dir = Path(lang) if Path(str(lang)).expanduser().is_dir() else resolve_checkpoint(get_model(str(lang)))
+    lang_dir = (
+        Path(lang) if Path(str(lang)).expanduser().is_dir() else resolve_checkpoint(get_model(str(lang)))
+    )
     checkpoint_dir = resolve_checkpoint(spec) if Path(spec.hf_id_or_path).is_dir() else None
     model, image_processor, tokenizer = create_model_and_transforms(
         clip_vision_encoder_path=config.pop("vision_encoder", "ViT-L-14"),
@@ -159,4 +176,6 @@ def load_flamingo_adapter(spec: ModelSpec, **options: Any) -> FlamingoAdapter:
             raise FileNotFoundError(f"model {spec.name!r}: missing file {path}")
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model_state_dict", state), strict=False)
-    return FlamingoAdapter(model, image_processor, tokenizer, context_length=spec.context_length or 2048, **config)
+    return FlamingoAdapter(
+        model, image_processor, tokenizer, context_length=spec.context_length or 2048, **config
+    )

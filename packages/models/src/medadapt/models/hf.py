@@ -35,8 +35,14 @@ def resolve_dtype(dtype: Any, device: str) -> Any:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype not in names:
         raise ValueError(f"dtype: expected 'auto', one of {sorted(names)} or a torch.dtype, got {dtype!r}")
     return names[dtype]
@@ -52,7 +58,9 @@ def _quantization_config(quantization: Any, dtype: Any) -> Any:
         return BitsAndBytesConfig(load_in_8bit=True)
     if quantization == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
-    raise ValueError(f"quantization: expected None, '8bit', '4bit' or a transformers quantization config, got {quantization!r}")
+    raise ValueError(
+        f"quantization: expected None, '8bit', '4bit' or a transformers quantization config, got {quantization!r}"
+    )
 
 
 def system_turn_allowed(tokenizer: Any, template: str | None) -> bool:
@@ -117,8 +125,8 @@ class HFAdapter:
         if model is None:
             path = resolve_checkpoint(spec)
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device), "revision": None}
-            kwargs.pop("revision")
+            # The revision was resolved with the path (resolve_checkpoint picks the cached snapshot).
+            kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
             if attn_implementation:
                 kwargs["attn_implementation"] = attn_implementation
             if device_map is not None:
@@ -149,7 +157,11 @@ class HFAdapter:
         self._keeps_logits = "logits_to_keep" in params
         template = chat_template_patch(spec.chat_template_patch, getattr(tokenizer, "chat_template", None))
         config = getattr(base, "config", None)
-        context = spec.context_length or getattr(config, "max_position_embeddings", None) or tokenizer.model_max_length
+        context = (
+            spec.context_length
+            or getattr(config, "max_position_embeddings", None)
+            or tokenizer.model_max_length
+        )
         self.capabilities = Capabilities(
             chat_template=template,
             system_turn=system_turn_allowed(tokenizer, template),
@@ -197,7 +209,9 @@ class HFAdapter:
             with torch.inference_mode():
                 for batch in length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens):
                     batch_rows = [rows[b] for b in batch]
-                    logits = self._batch_logits([inputs[r] for r in batch_rows], [ids[r] for r in batch_rows], prefix)
+                    logits = self._batch_logits(
+                        [inputs[r] for r in batch_rows], [ids[r] for r in batch_rows], prefix
+                    )
                     allowed = table.allowed(batch_rows)
                     result = self._decode(logits, allowed)
                     logprobs[batch_rows] = table.combine(batch_rows, result.logprobs)
@@ -225,9 +239,13 @@ class HFAdapter:
         eos_text = self._tokenizer.eos_token
         specials = [t for t in getattr(self._tokenizer, "all_special_tokens", []) if t]
         with torch.inference_mode():
-            for batch in length_sorted_batches([len(ids[i]) for i in rows], self.batch_size, self.max_batch_tokens):
+            for batch in length_sorted_batches(
+                [len(ids[i]) for i in rows], self.batch_size, self.max_batch_tokens
+            ):
                 batch_rows = [rows[b] for b in batch]
-                model_inputs = self._generation_inputs([inputs[r] for r in batch_rows], [ids[r] for r in batch_rows])
+                model_inputs = self._generation_inputs(
+                    [inputs[r] for r in batch_rows], [ids[r] for r in batch_rows]
+                )
                 width = model_inputs["input_ids"].shape[1]
                 budget = max(1, min(max_new_tokens, context - width))
                 criteria = [stop_strings_criteria(self._tokenizer, stops, width)] if stops else []
@@ -273,7 +291,9 @@ class HFAdapter:
     def _input_ids(self, prompt: ModelInput) -> list[int]:
         """The ids the model will see for one prompt (their count decides "too_long")."""
         if prompt.images:
-            raise ValueError(f"model {self.spec.name!r} takes no images, got {len(prompt.images)} with a prompt")
+            raise ValueError(
+                f"model {self.spec.name!r} takes no images, got {len(prompt.images)} with a prompt"
+            )
         return self.encode(prompt.text)
 
     def _batch_logits(self, prompts: list[ModelInput], ids: list[list[int]], prefix: Any) -> Any:
@@ -285,7 +305,9 @@ class HFAdapter:
         input_ids, mask = self._left_pad(ids)
         return {"input_ids": input_ids, "attention_mask": mask}
 
-    def _finish(self, new: list[int], stops: Sequence[str], eos_text: str | None, specials: list[str]) -> Generation:
+    def _finish(
+        self, new: list[int], stops: Sequence[str], eos_text: str | None, specials: list[str]
+    ) -> Generation:
         """Decode new tokens, cut at the first stop string or EOS, drop remaining special-token text."""
         eos_id = self._tokenizer.eos_token_id
         pad_id = self._tokenizer.pad_token_id
@@ -313,8 +335,8 @@ class HFAdapter:
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for i, s in enumerate(sequences):
             if s:
-                ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-                mask[i, width - len(s):] = 1
+                ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+                mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
 
     def _shared_prefix(self, sequences: list[list[int]]) -> tuple[int, list[Any]] | None:
@@ -328,8 +350,11 @@ class HFAdapter:
 
         prefix = torch.tensor([sequences[0][:length]], dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1) if self._keeps_logits else \
-                self.model(input_ids=prefix, use_cache=True)
+            out = (
+                self.model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+                if self._keeps_logits
+                else self.model(input_ids=prefix, use_cache=True)
+            )
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         layers = getattr(cache, "layers", None)
         if layers is None or any(not hasattr(layer, "keys") for layer in layers):
@@ -340,7 +365,10 @@ class HFAdapter:
         """A fresh DynamicCache holding the prefix keys/values repeated `batch` times (forward appends to it)."""
         from transformers import DynamicCache
 
-        data = [(k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous()) for k, v in kv]
+        data = [
+            (k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous())
+            for k, v in kv
+        ]
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         return DynamicCache(ddp_cache_data=data, config=base.config)
 
@@ -362,7 +390,9 @@ class HFAdapter:
             kwargs[self._cache_kw] = self._expanded_cache(kv, len(sequences))
             kwargs["use_cache"] = True
         if self._keeps_logits:
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs)
+            out = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs
+            )
             return out.logits[:, -1, :]
         # Fallback for models without logits_to_keep: run the trunk, apply the head to the last hidden state only.
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
@@ -371,14 +401,13 @@ class HFAdapter:
         return base.get_output_embeddings()(hidden[:, -1, :])
 
     def _decode(self, logits: Any, allowed: np.ndarray) -> Any:
-        """Constrained full-vocabulary log-probs through the compiled decoder (float32 logits stay on device)."""
+        """Constrained full-vocabulary log-probs through the compiled decoder (logits stay on their device)."""
+        import torch
+
         from medadapt.decoding import constrained_logprobs
 
-        if logits.dtype.is_floating_point and logits.dtype not in (logits.new_empty(0).float().dtype,):
-            import torch
-
-            if logits.dtype not in (torch.float16, torch.bfloat16):
-                logits = logits.float()
+        if logits.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            logits = logits.float()
         return constrained_logprobs(logits.contiguous(), allowed, backend=self.decoder_backend)
 
 

@@ -30,8 +30,16 @@ def load_images(paths: tuple[str, ...]) -> list[Any]:
 class LlavaAdapter(HFAdapter):
     """A LlavaForConditionalGeneration checkpoint (HF format; see llava_delta for the study's delta weights)."""
 
-    def __init__(self, spec: ModelSpec, *, dtype: Any = "auto", device: str | None = None, device_map: Any = None,
-                 merge_lora: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        dtype: Any = "auto",
+        device: str | None = None,
+        device_map: Any = None,
+        merge_lora: bool = False,
+        **options: Any,
+    ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -64,7 +72,9 @@ class LlavaAdapter(HFAdapter):
         from PIL import Image
 
         blank = Image.new("RGB", (8, 8))
-        expanded = self.processor(images=[blank], text=[self.image_marker], return_tensors="np")["input_ids"][0]
+        expanded = self.processor(images=[blank], text=[self.image_marker], return_tensors="np")["input_ids"][
+            0
+        ]
         image_id = self._tokenizer.convert_tokens_to_ids(self.image_marker)
         return int((expanded == image_id).sum())
 
@@ -72,12 +82,16 @@ class LlavaAdapter(HFAdapter):
         """The prompt text with one marker per image (missing ones prepended, as LLaVA puts the image first)."""
         present = prompt.text.count(self.image_marker)
         if present > len(prompt.images):
-            raise ValueError(f"prompt has {present} {self.image_marker!r} markers but {len(prompt.images)} images")
+            raise ValueError(
+                f"prompt has {present} {self.image_marker!r} markers but {len(prompt.images)} images"
+            )
         missing = len(prompt.images) - present
         return (self.image_marker + "\n") * missing + prompt.text
 
     def _input_ids(self, prompt: ModelInput) -> list[int]:
-        text = self._with_markers(prompt).replace(self.image_marker, self.image_marker * self.tokens_per_image)
+        text = self._with_markers(prompt).replace(
+            self.image_marker, self.image_marker * self.tokens_per_image
+        )
         return self.encode(text)
 
     def _pixel_values(self, prompts: list[ModelInput]) -> Any:
@@ -85,7 +99,9 @@ class LlavaAdapter(HFAdapter):
         paths = tuple(p for prompt in prompts for p in prompt.images)
         if not paths:
             return None
-        pixels = self.processor.image_processor(images=load_images(paths), return_tensors="pt")["pixel_values"]
+        pixels = self.processor.image_processor(images=load_images(paths), return_tensors="pt")[
+            "pixel_values"
+        ]
         return pixels.to(self.device, dtype=next(self.model.parameters()).dtype)
 
     def _batch_logits(self, prompts: list[ModelInput], ids: list[list[int]], prefix: Any) -> Any:

@@ -34,7 +34,11 @@ def load_state_dict(directory: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{directory}: no *.safetensors or pytorch_model*.bin weight files")
     state: dict[str, Any] = {}
     for file in files:
-        part = load_file(file) if file.suffix == ".safetensors" else torch.load(file, map_location="cpu", weights_only=True)
+        part = (
+            load_file(file)
+            if file.suffix == ".safetensors"
+            else torch.load(file, map_location="cpu", weights_only=True)
+        )
         state.update(part)
     return state
 
@@ -49,17 +53,24 @@ def merge_delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
         original = base[name].to(tensor.dtype)
         if original.shape == tensor.shape:
             merged[name] = tensor + original
-        elif original.dim() == tensor.dim() and original.shape[1:] == tensor.shape[1:] and original.shape[0] < tensor.shape[0]:
+        elif (
+            original.dim() == tensor.dim()
+            and original.shape[1:] == tensor.shape[1:]
+            and original.shape[0] < tensor.shape[0]
+        ):
             grown = tensor.clone()
             grown[: original.shape[0]] += original
             merged[name] = grown
         else:
-            raise ValueError(f"merge_delta: {name}: base shape {tuple(original.shape)} vs delta {tuple(tensor.shape)}")
+            raise ValueError(
+                f"merge_delta: {name}: base shape {tuple(original.shape)} vs delta {tuple(tensor.shape)}"
+            )
     return merged
 
 
-def convert_old_llava(merged: dict[str, Any], merged_config: dict[str, Any], tokenizer: Any, vision_dir: Path,
-                      out_dir: Path) -> None:
+def convert_old_llava(
+    merged: dict[str, Any], merged_config: dict[str, Any], tokenizer: Any, vision_dir: Path, out_dir: Path
+) -> None:
     """Write a LlavaForConditionalGeneration + LlavaProcessor for old-layout merged weights into `out_dir`."""
     import torch
     from transformers import (
@@ -74,7 +85,9 @@ def convert_old_llava(merged: dict[str, Any], merged_config: dict[str, Any], tok
 
     vision_config = CLIPVisionConfig.from_pretrained(vision_dir)
     vision = CLIPVisionModel.from_pretrained(vision_dir)
-    text_keys = {k: v for k, v in merged_config.items() if k in LlamaConfig().to_dict() and not k.startswith("mm_")}
+    text_keys = {
+        k: v for k, v in merged_config.items() if k in LlamaConfig().to_dict() and not k.startswith("mm_")
+    }
     text_keys.pop("architectures", None)
     text_config = LlamaConfig(**{**text_keys, "vocab_size": len(tokenizer)})
     image_token = "<im_patch>"
@@ -93,25 +106,39 @@ def convert_old_llava(merged: dict[str, Any], merged_config: dict[str, Any], tok
     with torch.device("meta"):
         model = LlavaForConditionalGeneration(config)
     inner = model.model
-    trunk = {k[len("model."):]: v for k, v in merged.items()
-             if k.startswith("model.") and not k.startswith((_PROJECTOR, _OLD_TOWER))}
+    trunk = {
+        k[len("model.") :]: v
+        for k, v in merged.items()
+        if k.startswith("model.") and not k.startswith((_PROJECTOR, _OLD_TOWER))
+    }
     inner.language_model.load_state_dict(trunk, strict=True, assign=True)
     model.lm_head.load_state_dict({"weight": merged["lm_head.weight"]}, assign=True)
     inner.vision_tower.load_state_dict(vision.state_dict(), strict=True, assign=True)
     weight, bias = merged[_PROJECTOR + "weight"], merged[_PROJECTOR + "bias"]
     eye = torch.eye(hidden, dtype=weight.dtype)
     inner.multi_modal_projector.load_state_dict(
-        {"linear_1.weight": weight, "linear_1.bias": bias, "linear_2.weight": eye,
-         "linear_2.bias": torch.zeros(hidden, dtype=weight.dtype)}, assign=True)
+        {
+            "linear_1.weight": weight,
+            "linear_1.bias": bias,
+            "linear_2.weight": eye,
+            "linear_2.bias": torch.zeros(hidden, dtype=weight.dtype),
+        },
+        assign=True,
+    )
     missing = [n for n, p in model.named_parameters() if p.is_meta]
     if missing:
         raise RuntimeError(f"convert_old_llava: no weights for {missing[:5]}")
     model.tie_weights() if text_config.tie_word_embeddings else None
     size = vision_config.image_size
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
-        tokenizer=tokenizer, patch_size=vision_config.patch_size, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, image_token=image_token,
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+        ),
+        tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token=image_token,
     )
     model.eval().save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -125,8 +152,13 @@ def merge_llava_delta(base: str | Path, delta: str | Path, vision_tower: str | P
     for label, directory in (("base", base), ("delta", delta), ("vision tower", vision_tower)):
         if not (directory / "config.json").is_file():
             raise FileNotFoundError(f"merge_llava_delta: {label}: missing file {directory / 'config.json'}")
-    recipe = {"kind": "llava-delta-merge", "base": str(base.resolve()), "delta": str(delta.resolve()),
-              "vision_tower": str(vision_tower.resolve()), "version": 1}
+    recipe = {
+        "kind": "llava-delta-merge",
+        "base": str(base.resolve()),
+        "delta": str(delta.resolve()),
+        "vision_tower": str(vision_tower.resolve()),
+        "version": 1,
+    }
 
     def build(tmp: Path) -> None:
         merged = merge_delta(load_state_dict(base), load_state_dict(delta))

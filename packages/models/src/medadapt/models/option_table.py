@@ -28,7 +28,9 @@ class OptionTable:
         self.tables = [np.asarray(t.padded(), dtype=np.int64) for t in per_prompt]
         for i, table in enumerate(self.tables):
             if table.ndim != 2 or table.shape[0] == 0 or (table < 0).all(axis=1).any():
-                raise ValueError(f"option_tokens[{i}]: expected a [K, M] id table with an id in every row, got {table.tolist()}")
+                raise ValueError(
+                    f"option_tokens[{i}]: expected a [K, M] id table with an id in every row, got {table.tolist()}"
+                )
         self.n_options = max(t.shape[0] for t in self.tables) if self.tables else 0
 
     def allowed(self, rows: Sequence[int]) -> np.ndarray:

@@ -112,13 +112,17 @@ def _registry() -> tuple[dict[str, ModelSpec], tuple[ModelPair, ...]]:
             if spec.source == "builtin":
                 spec = spec.with_overrides(source=where)
             if spec.name in specs:
-                raise ValueError(f"{where}: model name {spec.name!r} is already registered by {specs[spec.name].source}")
+                raise ValueError(
+                    f"{where}: model name {spec.name!r} is already registered by {specs[spec.name].source}"
+                )
             specs[spec.name] = spec
         pairs.extend(ModelPair(general=g, medical=m) for g, m in plugin_pairs)
     for pair in pairs:
         for name in (pair.general, pair.medical):
             if name not in specs:
-                raise ValueError(f"pair {pair.general} -> {pair.medical}: no model named {name!r} is registered")
+                raise ValueError(
+                    f"pair {pair.general} -> {pair.medical}: no model named {name!r} is registered"
+                )
     return specs, tuple(pairs)
 
 
@@ -133,7 +137,9 @@ def _split_payload(payload: Any, where: str) -> tuple[list[Any], list[tuple[str,
         return models, pairs  # type: ignore[return-value]
     if isinstance(payload, Iterable) and not isinstance(payload, str | bytes):
         return list(payload), []
-    raise TypeError(f"{where}: expected a list of models or a mapping with 'models'/'pairs', got {type(payload).__name__}")
+    raise TypeError(
+        f"{where}: expected a list of models or a mapping with 'models'/'pairs', got {type(payload).__name__}"
+    )
 
 
 def refresh_registry() -> None:
@@ -157,7 +163,9 @@ def get_model(name: str) -> ModelSpec:
 
         close = difflib.get_close_matches(name, list(specs), n=3)
         hint = f"; did you mean {close}?" if close else ""
-        raise KeyError(f"no model named {name!r} in the registry{hint} (a local directory path also works)") from None
+        raise KeyError(
+            f"no model named {name!r} in the registry{hint} (a local directory path also works)"
+        ) from None
 
 
 def list_pairs() -> list[ModelPair]:
@@ -191,12 +199,18 @@ def spec_from_path(path: str | Path, name: str | None = None) -> ModelSpec:
         raise FileNotFoundError(f"model path {str(directory)!r} is not a directory")
     config_file = directory / "config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"model directory {str(directory)!r} has no config.json (missing file: {config_file})")
+        raise FileNotFoundError(
+            f"model directory {str(directory)!r} has no config.json (missing file: {config_file})"
+        )
     config = json.loads(config_file.read_text(encoding="utf-8"))
     model_type = str(config.get("model_type", ""))
     adapter = "llava" if model_type == "llava" else "hf"
-    context = config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
-    chat = (directory / "chat_template.jinja").is_file() or "chat_template" in _read_json(directory / "tokenizer_config.json")
+    context = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
+        "max_position_embeddings"
+    )
+    chat = (directory / "chat_template.jinja").is_file() or "chat_template" in _read_json(
+        directory / "tokenizer_config.json"
+    )
     return ModelSpec(
         name=name or directory.name,
         hf_id_or_path=str(directory.resolve()),

@@ -25,7 +25,9 @@ def find_smollm2_gguf() -> Path:
         ) from None
     ggufs = [f for f in dist.files or () if str(f).endswith(".gguf")]
     if not ggufs:
-        raise FileNotFoundError(f"the installed {SMOLLM2_DIST} {dist.version} lists no .gguf file in its RECORD")
+        raise FileNotFoundError(
+            f"the installed {SMOLLM2_DIST} {dist.version} lists no .gguf file in its RECORD"
+        )
     path = Path(str(dist.locate_file(ggufs[0]))).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"{SMOLLM2_DIST} {dist.version} lists {ggufs[0]} but {path} does not exist")

@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 from medadapt.models.cache import build_once
 
-__all__ = ["CHATML_TEMPLATE", "TINY_SPECIAL_TOKENS", "build_tiny_causal_lm", "build_tiny_llava", "train_tiny_tokenizer"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "TINY_SPECIAL_TOKENS",
+    "build_tiny_causal_lm",
+    "build_tiny_llava",
+    "train_tiny_tokenizer",
+]
 
 # Bumped whenever what the builders write changes, so cached directories are rebuilt.
 _BUILD_VERSION = 1
@@ -123,7 +129,12 @@ def build_tiny_causal_lm(
     """
     if family not in ("llama", "mistral"):
         raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
-    recipe: dict[str, Any] = {"kind": "tiny-causal-lm", "family": family, "seed": int(seed), "version": _BUILD_VERSION}
+    recipe: dict[str, Any] = {
+        "kind": "tiny-causal-lm",
+        "family": family,
+        "seed": int(seed),
+        "version": _BUILD_VERSION,
+    }
     if head_dim is not None:
         recipe["head_dim"] = int(head_dim)
 

@@ -79,11 +79,17 @@ class VLLMAdapter:
             self.lora_request = LoRARequest(f"{spec.name}-lora", 1, str(resolve_lora(spec.lora, spec.name)))
         self._tokenizer = self.llm.get_tokenizer()
         engine_context = self.llm.llm_engine.model_config.max_model_len
-        template = chat_template_patch(spec.chat_template_patch, getattr(self._tokenizer, "chat_template", None))
-        specials = {r: str(getattr(self._tokenizer, r)) for r in ("bos_token", "eos_token", "pad_token", "unk_token")
-                    if getattr(self._tokenizer, r, None)}
-        self.capabilities = Capabilities(template, system_turn_allowed(self._tokenizer, template), int(engine_context),
-                                         False, specials)
+        template = chat_template_patch(
+            spec.chat_template_patch, getattr(self._tokenizer, "chat_template", None)
+        )
+        specials = {
+            r: str(getattr(self._tokenizer, r))
+            for r in ("bos_token", "eos_token", "pad_token", "unk_token")
+            if getattr(self._tokenizer, r, None)
+        }
+        self.capabilities = Capabilities(
+            template, system_turn_allowed(self._tokenizer, template), int(engine_context), False, specials
+        )
 
     @property
     def tokenizer(self) -> Any:
@@ -94,7 +100,9 @@ class VLLMAdapter:
         bos = self._tokenizer.bos_token
         return list(self._tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"])
 
-    def score_options(self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]) -> ScoreResult:
+    def score_options(
+        self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
+    ) -> ScoreResult:
         from vllm import SamplingParams, TokensPrompt
 
         inputs = as_model_inputs(prompts)
@@ -111,9 +119,13 @@ class VLLMAdapter:
             for r in rows:
                 wanted = table.unique_ids([r])
                 if len(wanted) > _MAX_SCORED_IDS:
-                    raise ValueError(f"prompt {r}: {len(wanted)} option ids exceed vLLM's limit of {_MAX_SCORED_IDS}")
+                    raise ValueError(
+                        f"prompt {r}: {len(wanted)} option ids exceed vLLM's limit of {_MAX_SCORED_IDS}"
+                    )
                 requests.append(TokensPrompt(prompt_token_ids=ids[r]))
-                params.append(SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=wanted, detokenize=False))
+                params.append(
+                    SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=wanted, detokenize=False)
+                )
             outputs = self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request)
             allowed = table.allowed(rows)
             variant = np.full(allowed.shape, -np.inf, dtype=np.float64)
@@ -127,7 +139,9 @@ class VLLMAdapter:
             logprobs[rows] = table.combine(rows, variant)
         return ScoreResult(logprobs, np.full(n, np.nan, dtype=np.float32), top, status, [len(x) for x in ids])
 
-    def generate(self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[Generation]:
+    def generate(
+        self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[Generation]:
         from vllm import SamplingParams, TokensPrompt
 
         inputs = as_model_inputs(prompts)
@@ -136,10 +150,21 @@ class VLLMAdapter:
         out: list[Generation] = [Generation("", STATUS_TOO_LONG, "none", 0)] * len(inputs)
         rows = [i for i, x in enumerate(ids) if len(x) < context]
         if rows:
-            params = [SamplingParams(max_tokens=max(1, min(max_new_tokens, context - len(ids[r]))), temperature=0.0,
-                                     stop=[s for s in stop if s] or None, skip_special_tokens=True) for r in rows]
-            outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids[r]) for r in rows], params, use_tqdm=False,
-                                        lora_request=self.lora_request)
+            params = [
+                SamplingParams(
+                    max_tokens=max(1, min(max_new_tokens, context - len(ids[r]))),
+                    temperature=0.0,
+                    stop=[s for s in stop if s] or None,
+                    skip_special_tokens=True,
+                )
+                for r in rows
+            ]
+            outputs = self.llm.generate(
+                [TokensPrompt(prompt_token_ids=ids[r]) for r in rows],
+                params,
+                use_tqdm=False,
+                lora_request=self.lora_request,
+            )
             for r, output in zip(rows, outputs, strict=True):
                 completion = output.outputs[0]
                 if completion.finish_reason == "stop":

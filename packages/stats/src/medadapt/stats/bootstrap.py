@@ -172,8 +172,10 @@ def bootstrap_from_counts(
         np.atleast_1d(np.asarray(n_b_only, np.int64)),
         np.atleast_1d(np.asarray(n_items, np.int64)),
     )
-    if (a_only < 0).any() or (b_only < 0).any() or (a_only + b_only > n).any() or (n < 1).any():
-        raise ValueError("need 0 <= n_a_only, n_b_only and n_a_only + n_b_only <= n_items >= 1 in every cell")
+    if (n < 2).any():
+        raise ValueError(f"a paired bootstrap needs at least 2 items, got n_items={int(n.min())}")
+    if (a_only < 0).any() or (b_only < 0).any() or (a_only + b_only > n).any():
+        raise ValueError("need 0 <= n_a_only, n_b_only and n_a_only + n_b_only <= n_items in every cell")
     orientation = np.sign(a_only - b_only)
     oriented = TableBatch.from_discordant_counts(np.maximum(a_only, b_only), np.minimum(a_only, b_only), n)
     return bootstrap_tables(

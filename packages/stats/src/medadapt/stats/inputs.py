@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 # Per-item correctness: an array-like of 0/1 or booleans, or a mapping item id -> 0/1 (aligned by id).
-Correctness = ArrayLike | Mapping[Hashable, Any]
-Groups = ArrayLike | Mapping[Hashable, Hashable]
+Correctness = ArrayLike | Mapping[Any, Any]
+Groups = ArrayLike | Mapping[Any, Any]
 
 _SHOWN = 5
 

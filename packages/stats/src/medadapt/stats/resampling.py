@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 # Upper bound on multinomial count entries held at once (int64): 2**21 entries = 16 MiB.
 BLOCK_ELEMENTS = 2**21
@@ -113,7 +113,7 @@ class TableBatch:
 
     @classmethod
     def from_discordant_counts(
-        cls, n_a_only: NDArray[np.int64], n_b_only: NDArray[np.int64], n_items: NDArray[np.int64]
+        cls, n_a_only: ArrayLike, n_b_only: ArrayLike, n_items: ArrayLike
     ) -> TableBatch:
         """Item-level tables straight from 2×2 counts: (a right, b wrong), (a wrong, b right), concordant."""
         a_only, b_only, n = np.broadcast_arrays(
