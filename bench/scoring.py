@@ -173,6 +173,8 @@ def main() -> None:
         ]
     )
     print(text)
+    ratio = t_study / t_reuse
+    print(f"prefix reuse vs the study's way: {ratio:.1f}x ({'meets' if ratio >= 5 else 'MISSES'} the 5x target)")
     if not args.no_write:
         bench_file = ROOT / "BENCHMARKS.md"
         current = bench_file.read_text(encoding="utf-8") if bench_file.exists() else "# Benchmarks\n"

@@ -71,7 +71,6 @@ def test_killed_three_times_then_resumed_equals_uninterrupted(tmp_path: Path, ti
     command = demo_command(run, tiny_cache)
     kill_points: list[tuple[str, Callable[[], bool]]] = [
         ("after the first predictions", lambda: prediction_lines(run) >= 3),
-        ("half-way through the predictions", lambda: prediction_lines(run) >= total // 2),
         ("during fine-tuning", lambda: (run / "finetune").is_dir()),
         ("while writing the report", lambda: log_mentions(run, "writing the report")),
     ]
@@ -80,10 +79,7 @@ def test_killed_three_times_then_resumed_equals_uninterrupted(tmp_path: Path, ti
         if run_until(command, condition):
             killed.append(name)
     assert len(killed) >= 3, f"only killed at {killed}"
-    if (run / "report" / "report.html").is_file() and log_mentions(run, "report written"):
-        pass
-    else:
-        assert not run_until(command, lambda: False), "the final restart must finish"
+    assert not run_until(command, lambda: False), "the final restart must finish"
 
     view = read_store(run)
     assert view.duplicates == 0

@@ -99,6 +99,7 @@ CASES = [
     "llava",
     "chain",
     pytest.param("vllm", marks=pytest.mark.vllm),
+    pytest.param("flamingo", marks=pytest.mark.flamingo),
     pytest.param("hf-smollm2", marks=pytest.mark.slow),
 ]
 
@@ -158,7 +159,41 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
             atol=2e-4,
             has_logsumexp=False,
         )
+    if name == "flamingo":
+        pytest.importorskip("open_flamingo", reason="open-flamingo is not installed here: hatch env 'flamingo'")
+        return _flamingo_case(dirs, vqa_prompts)
     raise KeyError(name)
+
+
+def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
+    """A random-init Flamingo (open_clip ViT-B-32 without pretrained weights + the tiny Llama), built offline."""
+    import torch
+    from open_flamingo import create_model_and_transforms
+
+    from medadapt.models.flamingo import FlamingoAdapter
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model, image_processor, tokenizer = create_model_and_transforms(
+            clip_vision_encoder_path="ViT-B-32",
+            clip_vision_encoder_pretrained=None,
+            lang_encoder_path=str(dirs["llama"]),
+            tokenizer_path=str(dirs["llama"]),
+            cross_attn_every_n_layers=1,
+            use_local_files=True,
+            decoder_layers_attr_name="model.layers",
+        )
+    adapter = FlamingoAdapter(model, image_processor, tokenizer, context_length=512)
+    flamingo_prompts = [ModelInput(p.text, p.images or (str(dirs["images"] / "grey.png"),)) for p in prompts]
+
+    def logits(prompt: ModelInput) -> np.ndarray:
+        ids = adapter._ids(prompt)
+        lang_x = torch.tensor([ids])
+        with torch.inference_mode():
+            out = model(vision_x=adapter._vision_x(prompt), lang_x=lang_x, attention_mask=torch.ones_like(lang_x))
+        return out.logits[0, -1].double().numpy()
+
+    return Case("flamingo", adapter, logits, flamingo_prompts)
 
 
 @pytest.fixture(scope="session", params=CASES)

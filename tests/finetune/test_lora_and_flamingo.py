@@ -69,8 +69,13 @@ def test_flamingo_selection_trains_resampler_cross_attention_and_two_embedding_r
     selection.apply(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {
-        "perceiver.0.weight", "perceiver.0.bias", "perceiver.1.weight", "perceiver.1.bias",
-        "lang_encoder.embed.weight", "lang_encoder.gated_cross_attn.weight", "lang_encoder.gated_cross_attn.bias",
+        "perceiver.0.weight",
+        "perceiver.0.bias",
+        "perceiver.1.weight",
+        "perceiver.1.bias",
+        "lang_encoder.embed.weight",
+        "lang_encoder.gated_cross_attn.weight",
+        "lang_encoder.gated_cross_attn.bias",
     }
     ids = torch.tensor([[1, 3, 5, 7]])
     model(ids, torch.randn(1, 2, 4)).sum().backward()

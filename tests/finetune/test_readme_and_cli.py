@@ -31,7 +31,9 @@ def test_deepspeed_configs_are_json_with_the_zero_stage(name: str) -> None:
     assert config["gradient_clipping"] == 1.0
 
 
-def test_configs_command_writes_a_launchable_accelerate_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_configs_command_writes_a_launchable_accelerate_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ACCELERATE_CONFIGS:
         assert main(["configs", name, "--out", str(tmp_path), "--num-processes", "2"]) == 0
         path = Path(capsys.readouterr().out.strip())

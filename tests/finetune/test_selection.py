@@ -13,8 +13,16 @@ def _results(losses: list[float]) -> list[TrialResult]:
     trials = SweepSpec(ranks=(4, 8), learning_rates=(1e-3, 2e-3)).trials()
     return [
         TrialResult(
-            trial=t, trial_id=t.trial_id, best_val_loss=loss, best_epoch=1, epochs_run=1, global_steps=1,
-            stopped_early=False, resumed_at=[], adapter_dir="/x", history=[],
+            trial=t,
+            trial_id=t.trial_id,
+            best_val_loss=loss,
+            best_epoch=1,
+            epochs_run=1,
+            global_steps=1,
+            stopped_early=False,
+            resumed_at=[],
+            adapter_dir="/x",
+            history=[],
         )
         for t, loss in zip(trials, losses, strict=True)
     ]

@@ -12,14 +12,24 @@ def test_defaults_are_the_study_grid() -> None:
     assert spec.learning_rates == STUDY_LEARNING_RATES == (1e-5, 2e-5, 5e-5, 1e-4, 2e-4)
     assert (spec.lora.alpha, spec.lora.dropout, spec.lora.target_modules) == (16.0, 0.0, "all-linear")
     t = spec.training
-    assert (t.lr_scheduler, t.warmup_ratio, t.max_epochs, t.early_stopping_patience) == ("cosine", 0.05, 10, 1)
+    assert (t.lr_scheduler, t.warmup_ratio, t.max_epochs, t.early_stopping_patience) == (
+        "cosine",
+        0.05,
+        10,
+        1,
+    )
     assert t.weight_decay == 0.0 and not t.study_compat
     assert len(spec.trials()) == 15
 
 
 def test_trials_enumerate_lr_outer_rank_inner_with_unique_ids() -> None:
     trials = SweepSpec(ranks=(4, 8), learning_rates=(1e-3, 2e-3)).trials()
-    assert [(t.training.learning_rate, t.lora.r) for t in trials] == [(1e-3, 4), (1e-3, 8), (2e-3, 4), (2e-3, 8)]
+    assert [(t.training.learning_rate, t.lora.r) for t in trials] == [
+        (1e-3, 4),
+        (1e-3, 8),
+        (2e-3, 4),
+        (2e-3, 8),
+    ]
     assert [t.index for t in trials] == [0, 1, 2, 3]
     assert len({t.trial_id for t in trials}) == 4
 

@@ -31,8 +31,10 @@ def test_no_second_bos_when_the_prompt_has_one(tokenizer) -> None:  # type: igno
 
 
 def test_too_long_examples_raise_with_the_id(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="'long'.*max_length=5"):
-        encode_pair(tokenizer, SupervisedPair(prompt="a b c d e f g h", target=" A", example_id="long"), max_length=5)
+    with pytest.raises(ValueError, match=r"'long'.*max_length=5"):
+        encode_pair(
+            tokenizer, SupervisedPair(prompt="a b c d e f g h", target=" A", example_id="long"), max_length=5
+        )
 
 
 def test_fixed_collate_keeps_eos_even_when_pad_is_eos(tokenizer) -> None:  # type: ignore[no-untyped-def]

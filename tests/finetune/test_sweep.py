@@ -38,7 +38,9 @@ def pairs(shared_data: Path, tiny_lm: Path) -> tuple[list[SupervisedPair], list[
 
 @pytest.fixture(scope="module")
 def uninterrupted(
-    tiny_lm: Path, pairs: tuple[list[SupervisedPair], list[SupervisedPair]], tmp_path_factory: pytest.TempPathFactory
+    tiny_lm: Path,
+    pairs: tuple[list[SupervisedPair], list[SupervisedPair]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[SweepResult, float]:
     import torch
 
@@ -76,7 +78,9 @@ def test_selected_trial_has_the_lowest_validation_loss(uninterrupted: tuple[Swee
     assert saved["model"]["lora"] == result.best_trial.adapter_dir == result.registry_entry.lora
 
 
-def test_each_trial_writes_history_and_drops_its_checkpoints(uninterrupted: tuple[SweepResult, float]) -> None:
+def test_each_trial_writes_history_and_drops_its_checkpoints(
+    uninterrupted: tuple[SweepResult, float],
+) -> None:
     result = uninterrupted[0]
     for trial in result.trials:
         trial_dir = result.out_dir / "trials" / trial.trial_id
@@ -124,13 +128,19 @@ def test_sweep_killed_mid_trial_resumes_to_the_same_result(
 
     out, ready = tmp_path / "run", tmp_path / "ready"
     job = {
-        "base": str(tiny_lm), "out": str(out), "ready": str(ready), "spec": SPEC.to_json(),
-        "train": [vars(p) for p in pairs[0]], "val": [vars(p) for p in pairs[1]],
+        "base": str(tiny_lm),
+        "out": str(out),
+        "ready": str(ready),
+        "spec": SPEC.to_json(),
+        "train": [vars(p) for p in pairs[0]],
+        "val": [vars(p) for p in pairs[1]],
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
     (tmp_path / "driver.py").write_text(_DRIVER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "job.json")], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "job.json")], env=env
+    )
     try:
         deadline = time.monotonic() + 240
         while not ready.exists():
@@ -158,7 +168,9 @@ def test_sweep_killed_mid_trial_resumes_to_the_same_result(
     for expected in reference.trials:
         got = by_index[expected.trial.index]
         assert got.best_val_loss == pytest.approx(expected.best_val_loss, rel=1e-6, abs=1e-7)
-        assert [r["val_loss"] for r in got.history] == pytest.approx([r["val_loss"] for r in expected.history], rel=1e-6)
+        assert [r["val_loss"] for r in got.history] == pytest.approx(
+            [r["val_loss"] for r in expected.history], rel=1e-6
+        )
     a = load_file(str(Path(resumed.best_trial.adapter_dir) / "adapter_model.safetensors"))
     b = load_file(str(Path(reference.best_trial.adapter_dir) / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

@@ -1,12 +1,12 @@
 // CPU kernel: full-vocabulary log-sum-exp fused with the gather of K allowed ids, one DRAM read per row.
 //
 // Each row is walked in L1-sized blocks: a max pass over the block (loaded from DRAM), then an exp-sum pass over
-// the same block while it is still in L1/L2, and the (max, Σ) pairs of the blocks are merged by rescaling. Rows
-// are spread over threads; when there are fewer rows than threads each row is cut into spans whose (max, Σ) pairs
-// are merged the same way (split-vocab). The exp is a polynomial on x - max <= 0 written with GCC vector
-// extensions, so the same code becomes SSE2, AVX2 or AVX-512 according to the flags of the translation unit that
-// includes this header. Every definition lives in the namespace named by MEDADAPT_DECODING_ISA, so the copies
-// compiled for different instruction sets never merge at link time.
+// the same block while it is still in L1 (prefetching the next block meanwhile); the blocks' (max, Σ) pairs are
+// merged by rescaling. Rows are spread over threads; when there are fewer rows than threads each row is cut into
+// spans whose (max, Σ) pairs are merged the same way (split-vocab). The exp is a polynomial on x - max <= 0
+// written with GCC vector extensions, so the same code becomes SSE2, AVX2 or AVX-512 according to the flags of
+// the translation unit that includes this header. Every definition lives in the namespace named by
+// MEDADAPT_DECODING_ISA, so the copies compiled for different instruction sets never merge at link time.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,6 @@ namespace MEDADAPT_DECODING_ISA {
 constexpr int kLanes = MEDADAPT_DECODING_LANES;
 // 4096 elements: 16 KiB of fp32 stays in L1 between the max and the exp pass.
 constexpr int64_t kBlock = 4096;
-
 
 typedef float vfloat __attribute__((vector_size(kLanes * 4)));
 typedef int32_t vint __attribute__((vector_size(kLanes * 4)));
@@ -224,16 +223,14 @@ static inline Partial span_partial(const Elem* row, int64_t begin, int64_t end) 
       }
       continue;  // all -inf contributes nothing; NaN / +inf rows are reported, their sum is never used
     }
-    double s = block_sumexp(row + b, n, bm);
-    if (bm > p.max) {
+    if (bm > p.max) {  // a new running max: rescale what was summed so far (rare after the first blocks)
       if (p.max > -__builtin_inff()) p.sum *= __builtin_exp(static_cast<double>(p.max) - bm);
       p.max = bm;
       p.best_begin = b;
       p.best_end = b + n;
-      p.sum += s;
-    } else {
-      p.sum += s * __builtin_exp(static_cast<double>(bm) - p.max);
     }
+    // summing relative to the running max (not the block's) needs no per-block rescaling exp
+    p.sum += block_sumexp(row + b, n, p.max);
   }
   return p;
 }

@@ -11,6 +11,26 @@ from medadapt.study.errors import StudyError
 
 _SMALL_FILE = 1 << 20
 _EDGE = 1 << 20
+# Files that say nothing about the weights (model cards carry dates and versions).
+_IGNORED = frozenset({"README.md"})
+# JSON keys that peft writes from a Python set: their order changes with the hash seed, their meaning does not.
+_SET_VALUED_KEYS = ("target_modules", "modules_to_save")
+
+
+def _stable_bytes(name: str, data: bytes) -> bytes:
+    """File content as fingerprinted: JSON configs canonicalised, set-valued lists sorted."""
+    if not name.endswith("adapter_config.json"):
+        return data
+    import json
+
+    try:
+        config = json.loads(data)
+    except ValueError:
+        return data
+    for key in _SET_VALUED_KEYS:
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key], key=str)
+    return json.dumps(config, sort_keys=True).encode("utf-8")
 
 
 def fingerprint_dir(path: Path) -> str:
@@ -18,14 +38,16 @@ def fingerprint_dir(path: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
         rel = file.relative_to(path).as_posix()
-        if rel.startswith(".") or "/." in rel:
+        if rel.startswith(".") or "/." in rel or file.name in _IGNORED:
             continue
         size = file.stat().st_size
-        digest.update(f"{rel}\0{size}\0".encode())
         with file.open("rb") as fh:
             if size <= _SMALL_FILE:
-                digest.update(fh.read())
+                content = _stable_bytes(file.name, fh.read())
+                digest.update(f"{rel}\0{len(content)}\0".encode())
+                digest.update(content)
             else:
+                digest.update(f"{rel}\0{size}\0".encode())
                 digest.update(fh.read(_EDGE))
                 fh.seek(size - _EDGE)
                 digest.update(fh.read(_EDGE))

@@ -7,15 +7,19 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medadapt.finetune.supervised import SupervisedPair
 
 __all__ = ["main", "read_pairs"]
 
 
-def read_pairs(path: Path) -> list[object]:
+def read_pairs(path: Path) -> list[SupervisedPair]:
     """SupervisedPairs from a JSON Lines file with fields prompt, target, images (optional), id (optional)."""
     from medadapt.finetune.supervised import SupervisedPair
 
-    pairs: list[object] = []
+    pairs: list[SupervisedPair] = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -25,7 +29,9 @@ def read_pairs(path: Path) -> list[object]:
                 raise ValueError(f"{path}:{line_no}: field {key!r} must be a string, got {row.get(key)!r}")
         pairs.append(
             SupervisedPair(
-                prompt=row["prompt"], target=row["target"], images=tuple(row.get("images", ())),
+                prompt=row["prompt"],
+                target=row["target"],
+                images=tuple(row.get("images", ())),
                 example_id=str(row.get("id", line_no)),
             )
         )
@@ -38,18 +44,36 @@ def _sweep(args: argparse.Namespace) -> int:
 
     spec = SweepSpec.from_file(args.spec) if args.spec else SweepSpec()
     result = run_sweep(
-        args.base, read_pairs(args.train), read_pairs(args.val), args.out, spec,
-        executor=args.executor, ray_address=args.ray_address, progress=not args.quiet,
+        args.base,
+        read_pairs(args.train),
+        read_pairs(args.val),
+        args.out,
+        spec,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        progress=not args.quiet,
     )
-    print(json.dumps({"best_trial": result.best_trial.trial_id, "best_val_loss": result.best_trial.best_val_loss,
-                      "model": result.registry_entry.model_dump(mode="json")}, indent=1))
+    print(
+        json.dumps(
+            {
+                "best_trial": result.best_trial.trial_id,
+                "best_val_loss": result.best_trial.best_val_loss,
+                "model": result.registry_entry.model_dump(mode="json"),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
 def _pretrain(args: argparse.Namespace) -> int:
     from medadapt.finetune.pretraining import PretrainingSpec, continued_pretraining
 
-    spec = PretrainingSpec.model_validate_json(args.spec.read_text(encoding="utf-8")) if args.spec else PretrainingSpec()
+    spec = (
+        PretrainingSpec.model_validate_json(args.spec.read_text(encoding="utf-8"))
+        if args.spec
+        else PretrainingSpec()
+    )
     print(continued_pretraining(args.base, args.corpus, args.out, spec, progress=not args.quiet))
     return 0
 
@@ -64,7 +88,11 @@ def _merge(args: argparse.Namespace) -> int:
 def _configs(args: argparse.Namespace) -> int:
     from medadapt.finetune.distributed import render_accelerate_config
 
-    print(render_accelerate_config(args.name, args.out, num_processes=args.num_processes, num_machines=args.num_machines))
+    print(
+        render_accelerate_config(
+            args.name, args.out, num_processes=args.num_processes, num_machines=args.num_machines
+        )
+    )
     return 0
 
 

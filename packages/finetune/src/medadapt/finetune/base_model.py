@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["ModelKind", "ModelSource", "load_base_model", "load_tokenizer"]
@@ -54,10 +53,11 @@ class ModelSource:
 
 def load_base_model(source: ModelSource, dtype: Any) -> Any:
     """The frozen base in `dtype`, with the KV cache off (training)."""
-    if source.kind == "llava":
-        from transformers import AutoModelForImageTextToText as model_class
-    else:
-        from transformers import AutoModelForCausalLM as model_class
+    import transformers
+
+    model_class: Any = (
+        transformers.AutoModelForImageTextToText if source.kind == "llava" else transformers.AutoModelForCausalLM
+    )
     model = model_class.from_pretrained(source.path, revision=source.revision, dtype=dtype)
     model.config.use_cache = False
     return model

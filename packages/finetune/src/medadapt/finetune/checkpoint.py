@@ -68,7 +68,11 @@ class TrainState:
 
 def trainable_state_dict(model: Any) -> dict[str, Any]:
     """Detached CPU copies of the parameters that train (LoRA matrices, Flamingo's resampler, ...)."""
-    return {name: p.detach().to("cpu").contiguous().clone() for name, p in model.named_parameters() if p.requires_grad}
+    return {
+        name: p.detach().to("cpu").contiguous().clone()
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
 
 
 def publish_directory(write: Any, target: Path) -> Path:
@@ -133,7 +137,9 @@ def save_checkpoint(trial_dir: Path, model: Any, optimizer: Any, scheduler: Any,
 def _checkpoints(trial_dir: Path) -> list[Path]:
     if not trial_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in trial_dir.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
+    found = [
+        (int(m.group(1)), p) for p in trial_dir.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()
+    ]
     return [p for _, p in sorted(found)]
 
 

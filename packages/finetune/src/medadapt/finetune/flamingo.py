@@ -22,7 +22,9 @@ def _input_embeddings(model: Any) -> Any:
     """The LM's input embedding module (open-flamingo keeps the LM at `lang_encoder`)."""
     lm = getattr(model, "lang_encoder", model)
     if not hasattr(lm, "get_input_embeddings"):
-        raise TypeError(f"model {type(model).__name__}: no lang_encoder.get_input_embeddings() to tune rows of")
+        raise TypeError(
+            f"model {type(model).__name__}: no lang_encoder.get_input_embeddings() to tune rows of"
+        )
     return lm.get_input_embeddings()
 
 
@@ -54,7 +56,9 @@ class FlamingoSelection:
     def apply(self, model: Any) -> Any:
         """Set requires_grad by module name and hook the embedding gradient mask."""
         for name, param in model.named_parameters():
-            param.requires_grad_(any(part in name.split(".") or part in name for part in self.trainable_parts))
+            param.requires_grad_(
+                any(part in name.split(".") or part in name for part in self.trainable_parts)
+            )
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError(
                 f"model {type(model).__name__}: no parameter name contains any of {list(self.trainable_parts)}"
@@ -76,5 +80,9 @@ class FlamingoSelection:
 
         tensors = trainable_state_dict(model)
         save_file(tensors, str(out_dir / "trainable.safetensors"))
-        manifest = {"kind": "flamingo-peft", "parts": list(self.trainable_parts), "tokens": list(self.special_token_ids)}
+        manifest = {
+            "kind": "flamingo-peft",
+            "parts": list(self.trainable_parts),
+            "tokens": list(self.special_token_ids),
+        }
         (out_dir / "flamingo_peft.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")

@@ -33,7 +33,9 @@ def linear_target_modules(model: Any, exclude: Iterable[str] = ("lm_head",)) -> 
             continue
         names.append(name)
     if not names:
-        raise ValueError(f"model {type(model).__name__}: no nn.Linear layers left after excluding {list(excluded)}")
+        raise ValueError(
+            f"model {type(model).__name__}: no nn.Linear layers left after excluding {list(excluded)}"
+        )
     return names
 
 
@@ -66,5 +68,7 @@ def attach_lora(model: Any, spec: LoraConfigSpec, *, kind: str = "causal-lm") ->
 def peft_deprecation_quiet() -> Iterator[None]:
     """peft reads transformers' deprecated `is_gradient_checkpointing`; the warning is theirs, not the user's."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
         yield

@@ -28,9 +28,12 @@ class ParameterSelection(Protocol):
         ...
 
 
-def weight_decay_groups(model: Any, weight_decay: float, decay_only: str | None = None) -> list[dict[str, Any]]:
+def weight_decay_groups(
+    model: Any, weight_decay: float, decay_only: str | None = None
+) -> list[dict[str, Any]]:
     """Trainable params split into decayed / not decayed; `decay_only` limits decay to names containing it."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue

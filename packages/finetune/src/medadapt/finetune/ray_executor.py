@@ -54,7 +54,10 @@ def run_trials_with_ray(
 
     def trainable(config: dict[str, Any]) -> None:
         run_trial(
-            setup, by_index[int(config["index"])], callbacks=[_ReportToTune()], progress=False,
+            setup,
+            by_index[int(config["index"])],
+            callbacks=[_ReportToTune()],
+            progress=False,
             keep_checkpoints=keep_checkpoints,
         )
 

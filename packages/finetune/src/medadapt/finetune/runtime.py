@@ -14,7 +14,7 @@ __all__ = ["Runtime", "resolve_precision"]
 
 
 def resolve_precision(precision: Precision, device: str) -> str:
-    """"bf16" on a CUDA device that supports it when `precision` is "auto", else "fp32"; explicit values win."""
+    """ "bf16" on a CUDA device that supports it when `precision` is "auto", else "fp32"; explicit values win."""
     import torch
 
     if precision != "auto":

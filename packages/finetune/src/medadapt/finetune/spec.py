@@ -30,9 +30,9 @@ class LoraConfigSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    r: int = Field(16, gt=0)
-    alpha: float = Field(16.0, gt=0)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=16, gt=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     bias: Literal["none", "all", "lora_only"] = "none"
     use_rslora: bool = False
     # "all-linear" = every nn.Linear leaf outside the excluded modules (lm_head; vision parts for VLMs).
@@ -45,23 +45,23 @@ class TrainingSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    learning_rate: float = Field(1e-4, gt=0)
-    max_epochs: int = Field(10, gt=0)
-    batch_size: int = Field(16, gt=0)
-    eval_batch_size: int | None = Field(None, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    learning_rate: float = Field(default=1e-4, gt=0)
+    max_epochs: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    eval_batch_size: int | None = Field(default=None, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     max_grad_norm: float | None = 1.0
-    early_stopping_patience: int | None = Field(1, ge=1)
-    early_stopping_threshold: float = Field(0.0, ge=0)
+    early_stopping_patience: int | None = Field(default=1, ge=1)
+    early_stopping_threshold: float = Field(default=0.0, ge=0)
     seed: int = 42
     precision: Precision = "auto"
     gradient_checkpointing: bool = False
     # Extra mid-epoch checkpoints so that a killed trial loses at most this many steps (None: per epoch only).
-    checkpoint_every_steps: int | None = Field(None, gt=0)
-    max_length: int | None = Field(None, gt=0)
+    checkpoint_every_steps: int | None = Field(default=None, gt=0)
+    max_length: int | None = Field(default=None, gt=0)
     # True reproduces the study's collate (bug 9): labels equal to the pad id become -100 and the attention mask
     # is `input_ids != pad_id`, so with pad = EOS the model never learns to stop. False (default) fixes it.
     study_compat: bool = False
@@ -144,7 +144,9 @@ class SweepSpec(BaseModel):
 
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
-            raise ValueError(f"sweep spec YAML: expected a mapping at the top level, got {type(data).__name__}")
+            raise ValueError(
+                f"sweep spec YAML: expected a mapping at the top level, got {type(data).__name__}"
+            )
         return cls.model_validate(data)
 
     @classmethod

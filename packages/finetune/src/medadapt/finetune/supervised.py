@@ -55,7 +55,7 @@ def prompt_add_special_tokens(tokenizer: Any, pair: SupervisedPair) -> bool:
     if pair.add_special_tokens is not None:
         return pair.add_special_tokens
     bos = getattr(tokenizer, "bos_token", None)
-    return not (bool(bos) and pair.prompt.startswith(bos))
+    return not (isinstance(bos, str) and bos != "" and pair.prompt.startswith(bos))
 
 
 def target_ids(tokenizer: Any, pair: SupervisedPair, eos_token_id: int | None = None) -> list[int]:
@@ -72,7 +72,7 @@ def target_ids(tokenizer: Any, pair: SupervisedPair, eos_token_id: int | None = 
     eos = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
     if eos is None:
         raise ValueError("tokenizer: has no eos_token_id; pass eos_token_id= explicitly")
-    return ids + [int(eos)]
+    return [*ids, int(eos)]
 
 
 def encode_pair(
@@ -87,7 +87,9 @@ def encode_pair(
     The EOS is labelled, so the model learns to stop (study bug 9 fixed). Over-long examples raise instead of being cut,
     because cutting would silently drop the answer.
     """
-    prompt_ids = list(tokenizer(pair.prompt, add_special_tokens=prompt_add_special_tokens(tokenizer, pair))["input_ids"])
+    prompt_ids = list(
+        tokenizer(pair.prompt, add_special_tokens=prompt_add_special_tokens(tokenizer, pair))["input_ids"]
+    )
     answer_ids = target_ids(tokenizer, pair, eos_token_id)
     input_ids = prompt_ids + answer_ids
     if max_length is not None and len(input_ids) > max_length:

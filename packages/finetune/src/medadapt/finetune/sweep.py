@@ -59,7 +59,9 @@ def _fingerprint(features: Sequence[SupervisedFeatures]) -> str:
     return digest.hexdigest()
 
 
-def _encode(source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None) -> list[SupervisedFeatures]:
+def _encode(
+    source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None
+) -> list[SupervisedFeatures]:
     """Encode text (causal LM) or text + images (LLaVA) pairs."""
     if pairs and not isinstance(pairs[0], SupervisedPair):
         raise TypeError(
@@ -212,7 +214,9 @@ def run_sweep(
         for t in trials:
             result = load_trial_result(setup.trial_dir(t))
             if result is None:
-                raise RuntimeError(f"ray executor: trial {t.trial_id} did not finish (see {setup.trial_dir(t)})")
+                raise RuntimeError(
+                    f"ray executor: trial {t.trial_id} did not finish (see {setup.trial_dir(t)})"
+                )
             results.append(result)
     else:
         raise ValueError(f"executor: expected 'sequential' or 'ray', got {executor!r}")
@@ -225,6 +229,7 @@ def run_sweep(
         source=f"medadapt-finetune sweep {setup.out_dir}",
     )
     (setup.out_dir / BEST_ENTRY).write_text(
-        json.dumps({"trial_id": best.trial_id, "model": entry.model_dump(mode="json")}, indent=1), encoding="utf-8"
+        json.dumps({"trial_id": best.trial_id, "model": entry.model_dump(mode="json")}, indent=1),
+        encoding="utf-8",
     )
     return SweepResult(best_trial=best, trials=results, registry_entry=entry, out_dir=setup.out_dir)

@@ -45,9 +45,15 @@ def training_pairs(
     tokenizer = load_tokenizer(source)
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     chat = spec.chat if use_chat_template is None else use_chat_template
-    template = chat_template_patch(spec.chat_template_patch, getattr(text_tokenizer, "chat_template", None)) if chat else None
+    template = (
+        chat_template_patch(spec.chat_template_patch, getattr(text_tokenizer, "chat_template", None))
+        if chat
+        else None
+    )
     if chat and template is None:
-        raise ValueError(f"base {spec.name!r}: use_chat_template is on but its tokenizer has no chat template")
+        raise ValueError(
+            f"base {spec.name!r}: use_chat_template is on but its tokenizer has no chat template"
+        )
     specials = special_tokens_of(text_tokenizer)
     style = spec.prompt_style if fmt is None else fmt
     pairs = []

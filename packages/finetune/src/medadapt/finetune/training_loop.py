@@ -21,8 +21,8 @@ from medadapt.finetune.collate import pad_supervised_batch
 from medadapt.finetune.history import write_history
 from medadapt.finetune.parameters import ParameterSelection
 from medadapt.finetune.runtime import Runtime
-from medadapt.finetune.supervised import IGNORE_INDEX, SupervisedFeatures
 from medadapt.finetune.spec import TrainingSpec, TrialSpec
+from medadapt.finetune.supervised import IGNORE_INDEX, SupervisedFeatures
 
 __all__ = ["TrainingCallback", "TrialResult", "epoch_order", "supervised_loss_sum", "train_trial"]
 
@@ -123,7 +123,9 @@ def evaluate_loss(
         for start in range(0, len(shard), batch_size):
             chunk = [features[i] for i in shard[start : start + batch_size]]
             batch = _to_device(
-                pad_supervised_batch(chunk, pad_token_id, study_compat=study_compat), runtime.device, _float(runtime)
+                pad_supervised_batch(chunk, pad_token_id, study_compat=study_compat),
+                runtime.device,
+                _float(runtime),
             )
             with runtime.autocast():
                 logits = model(**_forward_inputs(batch)).logits
@@ -161,7 +163,9 @@ def _train_step(
         if not mine:
             continue
         batch = _to_device(
-            pad_supervised_batch(mine, pad_token_id, study_compat=spec.study_compat), runtime.device, _float(runtime)
+            pad_supervised_batch(mine, pad_token_id, study_compat=spec.study_compat),
+            runtime.device,
+            _float(runtime),
         )
         with runtime.autocast():
             logits = model(**_forward_inputs(batch)).logits
@@ -262,8 +266,14 @@ def train_trial(
                 rows = [train[i] for i in order[step * global_batch : (step + 1) * global_batch]]
                 micro_batches = [rows[i : i + micro] for i in range(0, len(rows), micro)]
                 loss = _train_step(
-                    model, optimizer, scheduler, micro_batches,
-                    spec=spec, pad_token_id=pad_token_id, runtime=runtime, params=params,
+                    model,
+                    optimizer,
+                    scheduler,
+                    micro_batches,
+                    spec=spec,
+                    pad_token_id=pad_token_id,
+                    runtime=runtime,
+                    params=params,
                 )
                 state.global_step += 1
                 state.step_in_epoch = step + 1
@@ -276,11 +286,17 @@ def train_trial(
                 if every and state.global_step % every == 0 and state.step_in_epoch < steps_per_epoch:
                     checkpoint()
             val_loss = evaluate_loss(
-                model, val, pad_token_id=pad_token_id, batch_size=eval_batch, runtime=runtime,
+                model,
+                val,
+                pad_token_id=pad_token_id,
+                batch_size=eval_batch,
+                runtime=runtime,
                 study_compat=spec.study_compat,
             )
             best = state.best_val_loss
-            improved = best is None or (val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold)
+            improved = best is None or (
+                val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold
+            )
             row = {
                 "epoch": state.epoch + 1,
                 "global_step": state.global_step,

@@ -24,7 +24,9 @@ def _open_image(path: str) -> Any:
         return image.convert("RGB")
 
 
-def encode_vlm_pair(processor: Any, pair: SupervisedPair, *, max_length: int | None = None) -> SupervisedFeatures:
+def encode_vlm_pair(
+    processor: Any, pair: SupervisedPair, *, max_length: int | None = None
+) -> SupervisedFeatures:
     """Prompt (with one image token per image) through the processor, target + EOS through its tokenizer."""
     tokenizer = processor.tokenizer
     image_token = str(getattr(processor, "image_token", "<image>"))
@@ -46,7 +48,9 @@ def encode_vlm_pair(processor: Any, pair: SupervisedPair, *, max_length: int | N
     answer_ids = target_ids(tokenizer, pair)
     input_ids = prompt_ids + answer_ids
     if max_length is not None and len(input_ids) > max_length:
-        raise ValueError(f"example {pair.example_id!r}: {len(input_ids)} tokens exceed max_length={max_length}")
+        raise ValueError(
+            f"example {pair.example_id!r}: {len(input_ids)} tokens exceed max_length={max_length}"
+        )
     extras = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask")}
     features = SupervisedFeatures(
         tuple(input_ids), tuple([IGNORE_INDEX] * len(prompt_ids) + answer_ids), pair.example_id

@@ -48,7 +48,7 @@ class LlavaAdapter(HFAdapter):
         kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
         if device_map is not None:
             kwargs["device_map"] = device_map
-        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        model: Any = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         if device_map is None:
             model = model.to(device)
         if spec.lora:

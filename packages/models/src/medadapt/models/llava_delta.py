@@ -94,7 +94,7 @@ def convert_old_llava(
     if image_token not in tokenizer.get_vocab():
         raise ValueError(f"convert_old_llava: the delta's tokenizer has no {image_token!r} token")
     hidden = text_config.hidden_size
-    config = LlavaConfig(
+    config = LlavaConfig(  # type: ignore[call-arg]
         vision_config=vision_config,
         text_config=text_config,
         image_token_index=tokenizer.convert_tokens_to_ids(image_token),
@@ -129,7 +129,7 @@ def convert_old_llava(
     if missing:
         raise RuntimeError(f"convert_old_llava: no weights for {missing[:5]}")
     model.tie_weights() if text_config.tie_word_embeddings else None
-    size = vision_config.image_size
+    size = int(vision_config.image_size)  # type: ignore[arg-type]
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(
             size={"shortest_edge": size}, crop_size={"height": size, "width": size}

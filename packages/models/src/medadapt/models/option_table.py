@@ -19,7 +19,7 @@ class OptionTable:
         if hasattr(option_tokens, "padded"):
             per_prompt: list[Any] = [option_tokens] * n_prompts
         else:
-            per_prompt = list(option_tokens)  # type: ignore[arg-type]
+            per_prompt = list(option_tokens)
             if len(per_prompt) != n_prompts:
                 raise ValueError(
                     f"option_tokens: got {len(per_prompt)} tables for {n_prompts} prompts (pass one shared table or one per prompt)"
@@ -56,7 +56,7 @@ class OptionTable:
 
     def unique_ids(self, rows: Sequence[int]) -> list[int]:
         """Every token id any of `rows` needs (for engines that take an explicit list, e.g. vLLM)."""
-        ids = set()
+        ids: set[int] = set()
         for r in rows:
             ids.update(int(i) for i in self.tables[r].reshape(-1) if i >= 0)
         return sorted(ids)

@@ -134,7 +134,7 @@ def _split_payload(payload: Any, where: str) -> tuple[list[Any], list[tuple[str,
         bad = [p for p in pairs if len(p) != 2]
         if bad:
             raise ValueError(f"{where}: each pair must be [general, medical], got {bad[0]!r}")
-        return models, pairs  # type: ignore[return-value]
+        return models, pairs
     if isinstance(payload, Iterable) and not isinstance(payload, str | bytes):
         return list(payload), []
     raise TypeError(

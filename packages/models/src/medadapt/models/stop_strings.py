@@ -28,7 +28,7 @@ def stop_strings_criteria(tokenizer: Any, stop: Sequence[str], prompt_width: int
 
         def __call__(
             self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-        ) -> torch.BoolTensor:
+        ) -> Any:
             new = input_ids[:, prompt_width:].tolist()
             done = [any(s in tokenizer.decode(row, skip_special_tokens=False) for s in stops) for row in new]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

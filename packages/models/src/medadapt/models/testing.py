@@ -182,7 +182,7 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
             num_attention_heads=2,
             projection_dim=32,
         )
-        config = LlavaConfig(
+        config = LlavaConfig(  # type: ignore[call-arg]
             vision_config=vision_config,
             text_config=text_config,
             image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),

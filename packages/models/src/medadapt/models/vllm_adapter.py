@@ -109,7 +109,7 @@ class VLLMAdapter:
         table = OptionTable(option_tokens, len(inputs))
         ids = [self.encode(p.text) for p in inputs]
         context = self.capabilities.context_length
-        status = [STATUS_OK if len(x) < context else STATUS_TOO_LONG for x in ids]
+        status: list[str] = [STATUS_OK if len(x) < context else STATUS_TOO_LONG for x in ids]
         n = len(inputs)
         logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
         top = np.full(n, -1, dtype=np.int64)

@@ -13,6 +13,17 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")
 
 
+def _enclosing(rates: Any) -> Any:
+    """The same rates with each interval widened to contain its rate: Wilson bounds can miss a rate of exactly 0
+    or 1 by one ulp, which makes matplotlib refuse the (negative) error bar."""
+    import dataclasses
+
+    intervals = {
+        v: (min(low, rates.rates[v]), max(high, rates.rates[v])) for v, (low, high) in rates.intervals.items()
+    }
+    return dataclasses.replace(rates, intervals=intervals)
+
+
 def write_figures(families: dict[str, Any], per_pair: dict[str, dict[str, Any]], out: Path) -> list[dict[str, str]]:
     """One forest plot and one verdict bar chart per variant; returns [{title, file, kind}] in display order."""
     from medadapt.stats import forest_plot, verdict_bars
@@ -25,7 +36,8 @@ def write_figures(families: dict[str, Any], per_pair: dict[str, dict[str, Any]],
         name = f"forest-{_slug(variant)}.png"
         figure.savefig(out / name, dpi=100, metadata=_PNG_METADATA)
         figures.append({"title": f"Forest plot — {variant}", "file": name, "kind": "forest"})
-        figure = verdict_bars(per_pair[variant], title=f"Medical model: win / tie / loss, {variant}")
+        bars = {group: _enclosing(rates) for group, rates in per_pair[variant].items()}
+        figure = verdict_bars(bars, title=f"Medical model: win / tie / loss, {variant}")
         name = f"verdicts-{_slug(variant)}.png"
         figure.savefig(out / name, dpi=100, metadata=_PNG_METADATA)
         figures.append({"title": f"Verdicts — {variant}", "file": name, "kind": "bars"})
