@@ -96,3 +96,16 @@ def test_shipped_configs_validate() -> None:
     for name in ("demo.yaml", "demo-tiny.yaml", "paper-llm.yaml", "paper-vlm.yaml"):
         config = load_config(packaged_path("configs", name))
         assert config.pairs and config.tasks
+
+
+def test_paper_configs_name_registered_models_and_tasks() -> None:
+    from medadapt.models import list_models
+    from medadapt.prompts import list_tasks
+    from medadapt.study.demo import packaged_path
+
+    models, tasks = set(list_models()), set(list_tasks())
+    for name in ("paper-llm.yaml", "paper-vlm.yaml"):
+        config = load_config(packaged_path("configs", name))
+        assert {m.label for m in config.models()} <= models, name
+        named = set(config.tasks) | set(config.finetune.tasks) | {t for s in config.settings for t in s.tasks or []}
+        assert named <= tasks, name

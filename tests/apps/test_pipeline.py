@@ -38,7 +38,7 @@ def test_report_files_and_cells(tiny_run: Path) -> None:
     assert len(own) == (3 + 1) * 2
     assert {c["verdict"] for c in report["comparisons"]} <= {"win", "tie", "loss"}
     assert report["duplicate_records"] == 0
-    overall = [r for r in report["rates"] if r["by"] == "overall" and r["variant"] == "own prompts"][0]
+    overall = next(r for r in report["rates"] if r["by"] == "overall" and r["variant"] == "own prompts")
     assert overall["n"] == len(own)
     assert report["prompt_sensitivity"], "model-specific selection must leave its evidence"
     assert any("carved" in note for note in report["notes"]), "MedQA has no train/val split on disk"

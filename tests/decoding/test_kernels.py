@@ -173,3 +173,14 @@ def test_shared_ids_broadcast_to_rows(run: Run) -> None:
 def test_empty_batch(run: Run, backend: tuple[str, str | None]) -> None:
     got = run(np.zeros((0, 10), np.float32), np.zeros((0, 2), np.int64))
     assert got.logprobs.shape == (0, 2) and got.argmax.shape == (0,)
+
+
+def test_masked_vocabulary_contributes_exactly_zero(run: Run) -> None:
+    logits = np.full((2, 40_000), -np.inf, np.float32)
+    logits[0, 12_345] = 0.0
+    logits[1, [7, 39_999]] = 1.5
+    got = run(logits, np.array([[12_345, 0], [7, 39_999]]))
+    assert got.logprobs[0, 0] == 0.0 and got.logsumexp[0] == 0.0
+    assert got.logprobs[0, 1] == -np.inf
+    np.testing.assert_allclose(got.logprobs[1], [-np.log(2.0)] * 2, rtol=1e-7)
+    np.testing.assert_array_equal(got.top_token, [12_345, 7])

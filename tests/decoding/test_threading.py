@@ -56,7 +56,9 @@ def test_kernel_runs_in_a_forked_child(case: tuple[np.ndarray, np.ndarray, dec.C
     logits, ids, want = case
     dec.constrained_logprobs(logits, ids, threads=2)  # the parent's pool exists before the fork
     read, write = os.pipe()
-    with warnings.catch_warnings():  # Python >= 3.12 warns about fork() in a threaded process: that is the point
+    with (
+        warnings.catch_warnings()
+    ):  # Python >= 3.12 warns about fork() in a threaded process: that is the point
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child

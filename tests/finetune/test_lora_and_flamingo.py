@@ -93,3 +93,59 @@ def test_flamingo_selection_trains_resampler_cross_attention_and_two_embedding_r
 def test_flamingo_selection_names_what_it_could_not_find() -> None:
     with pytest.raises(ValueError, match="perceiver"):
         FlamingoSelection(special_token_ids=(0,)).apply(torch.nn.Linear(2, 2))
+
+
+class _ToyFlamingoForTraining(_ToyFlamingo):
+    """open-flamingo's forward signature (vision_x, lang_x, attention_mask) → an output with `.logits`."""
+
+    def forward(  # type: ignore[override]
+        self, vision_x: torch.Tensor, lang_x: torch.Tensor, attention_mask: torch.Tensor
+    ) -> object:
+        from types import SimpleNamespace
+
+        media = self.perceiver(self.vision_encoder(vision_x.flatten(1, 2)))
+        return SimpleNamespace(logits=self.lang_encoder(lang_x, media))
+
+
+def test_flamingo_selection_drives_the_generic_training_loop(tmp_path: Path) -> None:
+    from medadapt.finetune.spec import TrainingSpec, TrialSpec
+    from medadapt.finetune.supervised import SupervisedFeatures
+    from medadapt.finetune.training_loop import train_trial
+
+    torch.manual_seed(0)
+    base = _ToyFlamingoForTraining()
+    before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    features = [
+        SupervisedFeatures(
+            (1, 3, 4 + i % 2, 7, 2),
+            (-100, -100, -100, 7, 2),
+            str(i),
+            {"pixel_values": torch.randn(1, 1, 1, 4)},
+        )
+        for i in range(8)
+    ]
+    trial = TrialSpec(
+        index=0,
+        lora=LoraConfigSpec(),
+        training=TrainingSpec(learning_rate=5e-2, max_epochs=2, batch_size=4, weight_decay=0.1),
+    )
+    selection = FlamingoSelection(special_token_ids=(3, 7))
+    result = train_trial(
+        trial,
+        load_model=lambda runtime: base,
+        selection=selection,
+        train=features[:6],
+        val=features[6:],
+        trial_dir=tmp_path,
+        pad_token_id=0,
+        progress=False,
+    )
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    changed = {n for n, p in base.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(
+        "perceiver" in n or "gated_cross_attn" in n or n.endswith("embed.weight") for n in changed
+    )
+    embed = "lang_encoder.embed.weight"
+    rows = set(torch.nonzero((base.state_dict()[embed] != before[embed]).any(1)).flatten().tolist())
+    assert rows <= {3, 7} and rows
+    assert (tmp_path / "best" / "trainable.safetensors").is_file()

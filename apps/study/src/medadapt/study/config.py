@@ -48,7 +48,7 @@ class ModelRef(_Strict):
 def _model_ref(value: Any) -> Any:
     """A bare string is a registry name, or a local path when it looks like one."""
     if isinstance(value, str):
-        looks_like_path = value.startswith((".", "/", "~")) or "/" in value and Path(value).expanduser().exists()
+        looks_like_path = value.startswith((".", "/", "~")) or ("/" in value and Path(value).expanduser().exists())
         return {"path": value} if looks_like_path else {"name": value}
     return value
 
@@ -112,7 +112,7 @@ class FineTune(_Strict):
     max_epochs: int = Field(default=10, ge=1)
     max_train_items: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=8, ge=1)
-    decodings: list[Decoding] = Field(default_factory=lambda: ["greedy"])
+    decodings: list[Decoding] = Field(default_factory=lambda: list[Decoding](["greedy"]))
 
 
 class Statistics(_Strict):
@@ -143,7 +143,7 @@ class StudyConfig(_Strict):
     pairs: list[Pair] = Field(min_length=1)
     tasks: list[str] = Field(min_length=1)
     settings: list[Annotated[Setting, Field()]] = Field(default_factory=lambda: [Setting(name="zero-shot", shots=0)])
-    decodings: list[Decoding] = Field(default_factory=lambda: ["constrained"], min_length=1)
+    decodings: list[Decoding] = Field(default_factory=lambda: list[Decoding](["constrained"]), min_length=1)
     prompt_selection: PromptSelection = Field(default_factory=PromptSelection)
     medopt: bool = True
     finetune: FineTune = Field(default_factory=FineTune)

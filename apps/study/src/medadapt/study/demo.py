@@ -19,7 +19,7 @@ log = logging.getLogger("medadapt.study")
 
 # The continued pretraining that turns the general model into the demo's "medical" model: small enough for a CPU.
 PRETRAINING: dict[str, dict[str, Any]] = {
-    "full": {"max_steps": 24, "batch_size": 4, "sequence_length": 256, "learning_rate": 2e-4},
+    "full": {"max_steps": 12, "batch_size": 2, "sequence_length": 256, "learning_rate": 3e-4},
     "tiny": {"max_steps": 8, "batch_size": 4, "sequence_length": 128, "learning_rate": 1e-3},
 }
 
@@ -49,7 +49,9 @@ def default_demo_cache() -> Path:
     return default_cache_dir() / "demo"
 
 
-def build_demo_models(cache_dir: Path, *, tiny: bool, console: Console) -> tuple[Path, Path]:
+def build_demo_models(
+    cache_dir: Path, *, tiny: bool, console: Console, models_cache: Path | None = None
+) -> tuple[Path, Path]:
     """The general model and its medically adapted copy (built with medadapt-finetune once, then cached)."""
     from medadapt.finetune import PretrainingSpec
 
@@ -63,7 +65,7 @@ def build_demo_models(cache_dir: Path, *, tiny: bool, console: Console) -> tuple
         from medadapt.models.smollm2 import materialize_smollm2
 
         console.print("materialising SmolLM2-135M-Instruct (once; ~20 s)")
-        general = materialize_smollm2(cache_dir / "models")
+        general = materialize_smollm2(models_cache)
         medical_dir = cache_dir / "smollm2-135m-medical-demo"
         recipe = PRETRAINING["full"]
     spec = PretrainingSpec(**recipe)
@@ -108,7 +110,8 @@ def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, co
     if not packaged_path("demo_data").is_dir():
         raise StudyError("the demo data is missing from this installation of medadapt-study (demo_data/)")
     cache = Path(cache_dir) if cache_dir is not None else default_demo_cache()
-    general, medical = build_demo_models(cache, tiny=tiny, console=console)
+    models_cache = cache / "models" if cache_dir is not None else None  # None: medadapt-models' own cache
+    general, medical = build_demo_models(cache, tiny=tiny, console=console, models_cache=models_cache)
     config = parse_config(demo_config(general, medical, tiny=tiny), source="demo config", base=Path.cwd())
     run_dir = execute_study(config, out, console=console)
     return run_dir / REPORT_DIR / REPORT_HTML

@@ -85,7 +85,7 @@ def _model_input(prompt: Any) -> Any:
     return ModelInput(text=prompt.text, images=tuple(prompt.images))
 
 
-def _round(values: Sequence[float]) -> list[float | None]:
+def _round(values: Any) -> list[float | None]:
     return [round(float(v), LOGPROB_DIGITS) if math.isfinite(float(v)) else None for v in values]
 
 

@@ -27,7 +27,6 @@ def finetuned_label(model: str, task: str) -> str:
 def finetune_style(spec: Any) -> str:
     """The prompt style a model is fine-tuned and evaluated with (some styles name a distinct fine-tuning one)."""
     from medadapt.prompts import get_prompt_style
-
     from medadapt.study.model_job import is_chat, prompt_style_of
 
     style = prompt_style_of(spec)
@@ -44,7 +43,6 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
     from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
     from medadapt.models import load_adapter
-
     from medadapt.study.model_identity import model_identity, resolve_spec
     from medadapt.study.model_job import is_chat, run_model_task
     from medadapt.study.task_data import load_task_splits

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from medadapt.study.candidates import PromptChoice, candidate_grid, select_best
 from medadapt.study.config import ModelRef, StudyConfig
@@ -109,7 +109,7 @@ def grammar_formats(n: int) -> list[dict[str, Any]]:
 class ShotPicker:
     """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query."""
 
-    def __init__(self, train: Sequence[Any], shots: int, method: str) -> None:
+    def __init__(self, train: Sequence[Any], shots: int, method: Literal["random", "knn"]) -> None:
         self.train = list(train)
         self.shots = shots
         self.method = method

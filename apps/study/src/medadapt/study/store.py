@@ -144,7 +144,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def write_shard_plan(run_dir: Path, shard: str, plan: dict[str, Any]) -> None:

@@ -56,7 +56,9 @@ def load_base_model(source: ModelSource, dtype: Any) -> Any:
     import transformers
 
     model_class: Any = (
-        transformers.AutoModelForImageTextToText if source.kind == "llava" else transformers.AutoModelForCausalLM
+        transformers.AutoModelForImageTextToText
+        if source.kind == "llava"
+        else transformers.AutoModelForCausalLM
     )
     model = model_class.from_pretrained(source.path, revision=source.revision, dtype=dtype)
     model.config.use_cache = False

@@ -66,6 +66,18 @@ class FlamingoSelection:
         self._hooks.append(mask_embedding_rows(_input_embeddings(model), self.special_token_ids))
         return model
 
+    def model_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """open-flamingo's forward names: lang_x (token ids), vision_x [B, images, frames, C, H, W], attention_mask."""
+        if "pixel_values" not in batch:
+            raise ValueError(
+                "Flamingo batch: needs 'pixel_values' shaped [B, images, frames, C, H, W] in the extras"
+            )
+        return {
+            "vision_x": batch["pixel_values"],
+            "lang_x": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+        }
+
     def param_groups(self, model: Any, weight_decay: float) -> list[dict[str, Any]]:
         """Decay only on gated cross-attention weights."""
         return weight_decay_groups(model, weight_decay, decay_only="gated_cross_attn")

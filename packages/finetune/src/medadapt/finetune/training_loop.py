@@ -33,12 +33,12 @@ BEST_DIR = "best"
 class TrialResult(BaseModel):
     """What a finished trial reports; written to result.json in its directory."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
     trial: TrialSpec
     trial_id: str
-    best_val_loss: float
-    best_epoch: int
+    best_val_loss: float  # NaN when no epoch produced a finite validation loss
+    best_epoch: int  # 1-based; 0 when no epoch improved
     epochs_run: int
     global_steps: int
     stopped_early: bool
@@ -91,8 +91,12 @@ def _to_device(batch: dict[str, Any], device: str, float_dtype: Any) -> dict[str
     return out
 
 
-def _forward_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+def forward_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a transformers model's forward: the batch without labels."""
     return {k: v for k, v in batch.items() if k != "labels"}
+
+
+ModelInputs = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _make_scheduler(optimizer: Any, spec: TrainingSpec, total_steps: int) -> Any:
@@ -112,6 +116,7 @@ def evaluate_loss(
     batch_size: int,
     runtime: Runtime,
     study_compat: bool = False,
+    model_inputs: ModelInputs = forward_inputs,
 ) -> float:
     """Token-weighted mean answer loss over `features` (each process takes a share; sums are reduced)."""
     import torch
@@ -128,7 +133,7 @@ def evaluate_loss(
                 _float(runtime),
             )
             with runtime.autocast():
-                logits = model(**_forward_inputs(batch)).logits
+                logits = model(**model_inputs(batch)).logits
             loss, count = supervised_loss_sum(logits, batch["labels"])
             total[0] += loss.double()
             total[1] += count
@@ -152,6 +157,7 @@ def _train_step(
     pad_token_id: int,
     runtime: Runtime,
     params: list[Any],
+    model_inputs: ModelInputs = forward_inputs,
 ) -> float:
     """One optimizer step over the micro-batches of a global batch; loss normalised by its answer tokens."""
     model.train()
@@ -168,7 +174,7 @@ def _train_step(
             _float(runtime),
         )
         with runtime.autocast():
-            logits = model(**_forward_inputs(batch)).logits
+            logits = model(**model_inputs(batch)).logits
         loss_sum, _ = supervised_loss_sum(logits, batch["labels"])
         # DDP averages gradients over processes; scaling by the world size keeps the per-token mean.
         loss = loss_sum * runtime.world_size / n_tokens
@@ -231,6 +237,8 @@ def train_trial(
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     params = [p for p in model.parameters() if p.requires_grad]
+    # A selection may map the batch onto another forward signature (Flamingo: lang_x, vision_x).
+    model_inputs: ModelInputs = getattr(selection, "model_inputs", forward_inputs)
     optimizer = torch.optim.AdamW(selection.param_groups(model, spec.weight_decay), lr=spec.learning_rate)
     model, optimizer = runtime.prepare(model, optimizer, spec.batch_size)
 
@@ -274,6 +282,7 @@ def train_trial(
                     pad_token_id=pad_token_id,
                     runtime=runtime,
                     params=params,
+                    model_inputs=model_inputs,
                 )
                 state.global_step += 1
                 state.step_in_epoch = step + 1
@@ -292,10 +301,12 @@ def train_trial(
                 batch_size=eval_batch,
                 runtime=runtime,
                 study_compat=spec.study_compat,
+                model_inputs=model_inputs,
             )
             best = state.best_val_loss
-            improved = best is None or (
-                val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold
+            # A NaN loss (diverged run) never counts as an improvement; such a trial cannot win the sweep.
+            improved = not math.isnan(val_loss) and (
+                best is None or (val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold)
             )
             row = {
                 "epoch": state.epoch + 1,
@@ -327,12 +338,11 @@ def train_trial(
         if bar is not None:
             bar.close()
 
-    assert state.best_val_loss is not None and state.best_epoch is not None
     result = TrialResult(
         trial=trial,
         trial_id=trial.trial_id,
-        best_val_loss=state.best_val_loss,
-        best_epoch=state.best_epoch,
+        best_val_loss=math.nan if state.best_val_loss is None else state.best_val_loss,
+        best_epoch=state.best_epoch or 0,
         epochs_run=state.epoch,
         global_steps=state.global_step,
         stopped_early=state.stopped_early,
