@@ -284,3 +284,21 @@ def test_grammar_format_in_a_vlm_assembly() -> None:
     flamingo = build_prompt(MMMU, fmt=sample_format(6), vlm_style="open-flamingo", shots=[MMMU])
     assert flamingo.text.count("<image>") == len(flamingo.images) == 4
     assert flamingo.text.endswith("<image><image>Look at and : which?\n<A> a;\n\n<B> b The answer is=\n")
+
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_chatml_prompt_ends_in_the_open_assistant_turn_and_target_learns_im_end() -> None:
+    """A template whose turns close with a token other than eos (ChatML) is cut at that token."""
+    example = QAExample("q", "mmlu_anatomy", "test", "What?", ("x", "y"), "B")
+    tokens = {"bos_token": "<s>", "eos_token": "</s>"}
+    prompt = build_prompt(example, fmt="chat", shots=[example], chat_template=CHATML, special_tokens=tokens)
+    assert prompt.text.endswith("(B) y<|im_end|>\n<|im_start|>assistant\n")
+    assert "<|im_end|>" in prompt.stop
+    training = build_training_example(example, fmt="chat", chat_template=CHATML, special_tokens=tokens)
+    assert training.prompt.endswith("<|im_start|>assistant\n")
+    assert training.target == "(B) y<|im_end|>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from medadapt.prompts.jinja_sandbox import ChatTemplateError, render_chat_template
@@ -81,18 +82,29 @@ def allows_system_prompts(template: str, special_tokens: Mapping[str, str] | Non
 
 
 def end_of_turn_token(template: str, special_tokens: Mapping[str, str] | None = None) -> str:
-    """The token that closes an assistant turn: '<|eot_id|>' for Llama-3-style templates, else the eos token."""
+    """The token that closes an assistant turn ('<|eot_id|>', '<|im_end|>', ...), else the eos token.
+
+    Found by rendering a probe conversation, so any template (ChatML, Llama, Mistral, a plugin's) is handled.
+    """
     for token in END_OF_TURN_TOKENS:
         if token in template:
             return token
-    return (special_tokens or {}).get("eos_token", "")
+    marker = "\x00medadapt-end-of-content\x00"
+    probe = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a" + marker}]
+    try:
+        rendered = apply_chat_template(template, probe, special_tokens)
+    except ChatTemplateError:
+        rendered = ""
+    closing = re.match(r"\S+", rendered.partition(marker)[2].lstrip())
+    return closing.group(0) if closing else (special_tokens or {}).get("eos_token", "")
 
 
 def strip_closed_assistant_turn(
     text: str, template: str, special_tokens: Mapping[str, str] | None = None
 ) -> str:
     """Cut the text at the last end-of-turn/eos token, so the prompt ends inside the open assistant turn."""
-    tokens = [(special_tokens or {}).get("eos_token", ""), *(t for t in END_OF_TURN_TOKENS if t in template)]
+    eos = (special_tokens or {}).get("eos_token", "")
+    tokens = dict.fromkeys([eos, end_of_turn_token(template, special_tokens)])  # each cut once, eos first
     for token in tokens:
         if token and token in text:
             text = text[: text.rindex(token)]
