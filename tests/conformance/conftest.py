@@ -160,7 +160,9 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
             has_logsumexp=False,
         )
     if name == "flamingo":
-        pytest.importorskip("open_flamingo", reason="open-flamingo is not installed here: hatch env 'flamingo'")
+        pytest.importorskip(
+            "open_flamingo", reason="open-flamingo is not installed here: hatch env 'flamingo'"
+        )
         return _flamingo_case(dirs, vqa_prompts)
     raise KeyError(name)
 
@@ -190,7 +192,9 @@ def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
         ids = adapter._ids(prompt)
         lang_x = torch.tensor([ids])
         with torch.inference_mode():
-            out = model(vision_x=adapter._vision_x(prompt), lang_x=lang_x, attention_mask=torch.ones_like(lang_x))
+            out = model(
+                vision_x=adapter._vision_x(prompt), lang_x=lang_x, attention_mask=torch.ones_like(lang_x)
+            )
         return out.logits[0, -1].double().numpy()
 
     return Case("flamingo", adapter, logits, flamingo_prompts)

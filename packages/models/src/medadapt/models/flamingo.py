@@ -102,7 +102,9 @@ class FlamingoAdapter:
         table = OptionTable(option_tokens, len(inputs))
         n = len(inputs)
         ids = [self._ids(p) for p in inputs]
-        status: list[str] = [STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids]
+        status: list[str] = [
+            STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids
+        ]
         logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
         lse = np.full(n, np.nan, dtype=np.float32)
         top = np.full(n, -1, dtype=np.int64)

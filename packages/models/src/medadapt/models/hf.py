@@ -197,7 +197,9 @@ class HFAdapter:
         table = OptionTable(option_tokens, len(inputs))
         ids = [self._input_ids(p) for p in inputs]
         n = len(inputs)
-        status: list[str] = [STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids]
+        status: list[str] = [
+            STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids
+        ]
         logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
         logsumexp = np.full(n, np.nan, dtype=np.float32)
         top = np.full(n, -1, dtype=np.int64)

@@ -26,9 +26,7 @@ def stop_strings_criteria(tokenizer: Any, stop: Sequence[str], prompt_width: int
     class _StopOnStrings(StoppingCriteria):
         """Per-row check on the decoded continuation (special tokens kept, so '<|eot_id|>' can match)."""
 
-        def __call__(
-            self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-        ) -> Any:
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> Any:
             new = input_ids[:, prompt_width:].tolist()
             done = [any(s in tokenizer.decode(row, skip_special_tokens=False) for s in stops) for row in new]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
