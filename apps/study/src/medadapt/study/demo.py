@@ -19,7 +19,7 @@ log = logging.getLogger("medadapt.study")
 
 # The continued pretraining that turns the general model into the demo's "medical" model: small enough for a CPU.
 PRETRAINING: dict[str, dict[str, Any]] = {
-    "full": {"max_steps": 12, "batch_size": 2, "sequence_length": 256, "learning_rate": 3e-4},
+    "full": {"max_steps": 8, "batch_size": 2, "sequence_length": 128, "learning_rate": 3e-4},
     "tiny": {"max_steps": 8, "batch_size": 4, "sequence_length": 128, "learning_rate": 1e-3},
 }
 

