@@ -50,7 +50,7 @@ def forest_plot(
     rows = _rows(results)
     if not rows:
         raise ValueError("results is empty: nothing to plot")
-    figure = _new_figure(7.0, 1.0 + 0.28 * len(rows))
+    figure = _new_figure(7.0, max(2.0, 1.0 + 0.28 * len(rows)))  # room for axis labels with one row
     axes = figure.add_subplot()
     y = np.arange(len(rows))[::-1]
     for position, (_, r, verdict) in zip(y, rows, strict=True):
@@ -80,8 +80,9 @@ def verdict_bars(rates: WinTieLoss | Mapping[str, WinTieLoss], title: str | None
     width = 0.8 / len(VERDICTS)
     for k, verdict in enumerate(VERDICTS):
         values = np.array([g.rates[verdict] for g in groups.values()])
-        low = values - np.array([g.intervals[verdict][0] for g in groups.values()])
-        high = np.array([g.intervals[verdict][1] for g in groups.values()]) - values
+        # An interval bound can miss a rate of exactly 0 or 1 by one rounding step; matplotlib rejects negatives.
+        low = np.clip(values - np.array([g.intervals[verdict][0] for g in groups.values()]), 0.0, None)
+        high = np.clip(np.array([g.intervals[verdict][1] for g in groups.values()]) - values, 0.0, None)
         axes.bar(
             x + (k - 1) * width,
             values,
