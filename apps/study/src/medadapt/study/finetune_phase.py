@@ -45,21 +45,14 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
     from medadapt.models import load_adapter
     from medadapt.study.model_identity import model_identity, resolve_spec
     from medadapt.study.model_job import is_chat, run_model_task
-    from medadapt.study.task_data import load_task_splits
+    from medadapt.study.task_data import load_study_task
 
     ft = config.finetune
     for ref in config.models():
         spec = resolve_spec(ref)
         for task in finetune_tasks(config):
             label = finetuned_label(ref.label, task)
-            splits = load_task_splits(
-                task,
-                config.data_dir,
-                max_test_items=config.limits.max_test_items,
-                max_val_items=config.prompt_selection.max_val_items,
-                val_seed=config.prompt_selection.val_seed,
-                study_compat=config.study_compat,
-            )
+            splits = load_study_task(config, task)
             train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
             out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
             console.print(f"fine-tuning {ref.label} on {task}: {len(ft.ranks)}×{len(ft.learning_rates)} trials")

@@ -14,7 +14,7 @@ from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import model_identity, resolve_spec
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
-from medadapt.study.task_data import TaskSplits, load_task_splits
+from medadapt.study.task_data import TaskSplits, load_study_task
 
 log = logging.getLogger("medadapt.study")
 
@@ -60,14 +60,7 @@ def run_model_job(job: ModelJob, advance: Advance | None = None) -> list[str]:
     shards = []
     try:
         for task in job.tasks:
-            splits = load_task_splits(
-                task,
-                study.data_dir,
-                max_test_items=study.limits.max_test_items,
-                max_val_items=study.prompt_selection.max_val_items,
-                val_seed=study.prompt_selection.val_seed,
-                study_compat=study.study_compat,
-            )
+            splits = load_study_task(study, task)
             counterparts = [ModelRef.model_validate(c) for c in job.counterparts]
             shards.append(
                 run_model_task(

@@ -7,7 +7,7 @@ from typing import Any
 from medadapt.study.config import StudyConfig
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import resolve_spec
-from medadapt.study.task_data import TaskSplits, load_task_splits
+from medadapt.study.task_data import TaskSplits, load_study_task
 
 
 def check_tasks(config: StudyConfig) -> None:
@@ -44,14 +44,7 @@ def check_data(config: StudyConfig) -> dict[str, TaskSplits]:
         raise StudyError(f"data_dir not found: {config.data_dir}")
     splits = {}
     for task in config.tasks:
-        loaded = load_task_splits(
-            task,
-            config.data_dir,
-            max_test_items=config.limits.max_test_items,
-            max_val_items=config.prompt_selection.max_val_items,
-            val_seed=config.prompt_selection.val_seed,
-            study_compat=config.study_compat,
-        )
+        loaded = load_study_task(config, task)
         for setting in config.settings:
             if setting.applies_to(task) and setting.shots > len(loaded.train):
                 raise StudyError(

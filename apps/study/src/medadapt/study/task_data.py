@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medadapt.study.errors import StudyError
+
+if TYPE_CHECKING:
+    from medadapt.study.config import StudyConfig
 
 # When the data on disk has no train or validation split (MedQA here ships its test file only), those are carved
 # from the test file with this seed, and the report says so.
@@ -85,3 +88,15 @@ def load_task_splits(
     if not test:
         raise StudyError(f"task {task!r}: no test items in {data_dir}")
     return TaskSplits(task=task, train=train, val=val, test=test, carved=carved, filtered=filtered)
+
+
+def load_study_task(config: StudyConfig, task: str) -> TaskSplits:
+    """`load_task_splits` with the study's data dir, item limits, validation seed and compatibility switch."""
+    return load_task_splits(
+        task,
+        config.data_dir,
+        max_test_items=config.limits.max_test_items,
+        max_val_items=config.prompt_selection.max_val_items,
+        val_seed=config.prompt_selection.val_seed,
+        study_compat=config.study_compat,
+    )
