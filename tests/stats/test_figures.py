@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from medadapt.stats import (
     compare_family,
     forest_plot,
+    paired_bootstrap,
     reliability,
     reliability_diagram,
     verdict_bars,
@@ -42,3 +43,14 @@ def test_verdict_bars_and_reliability_diagram(tmp_path: Path) -> None:
     diagram = reliability_diagram(reliability(rng.dirichlet(np.ones(3), 50), rng.integers(0, 3, 50)))
     diagram.savefig(tmp_path / "reliability.png")
     assert (tmp_path / "reliability.png").exists()
+
+
+def test_one_row_forest_plot_with_a_long_name_keeps_its_layout() -> None:
+    """A report's one-cell family with a long cell name must not collapse the axes (a warning, an error here)."""
+    import io
+
+    result = paired_bootstrap([1, 0, 1, 1] * 3, [1, 0, 0, 1] * 3, n_resamples=200)
+    name = "fine-tuned · smollm2-135m-medical vs smollm2-135m-instruct · mmlu_anatomy · greedy · a long tail"
+    figure = forest_plot({name: result}, title="Δaccuracy, fine-tuned", label_a="medical", label_b="general")
+    figure.savefig(io.BytesIO(), format="png", dpi=100)
+    assert figure.get_size_inches()[0] > 7.0

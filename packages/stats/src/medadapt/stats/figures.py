@@ -50,7 +50,9 @@ def forest_plot(
     rows = _rows(results)
     if not rows:
         raise ValueError("results is empty: nothing to plot")
-    figure = _new_figure(7.0, max(2.0, 1.0 + 0.28 * len(rows)))  # room for axis labels with one row
+    # Long cell names take width from the axes; a single row still needs room for title, ticks and x label.
+    longest = max(len(name) for name, _, _ in rows)
+    figure = _new_figure(max(7.0, 4.0 + 0.075 * longest), max(2.5, 1.0 + 0.28 * len(rows)))
     axes = figure.add_subplot()
     y = np.arange(len(rows))[::-1]
     for position, (_, r, verdict) in zip(y, rows, strict=True):
