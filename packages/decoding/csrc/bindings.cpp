@@ -94,6 +94,26 @@ std::string checked_isa(const py::object& isa) {
   return chosen;
 }
 
+// Checks the allowed ids against the problem's shape and points the problem at them.
+void attach_ids(Problem& pb, const IdArray& ids) {
+  check_ids(ids, pb.rows, pb.vocab);
+  pb.ids = ids.data();
+  pb.k = ids.shape(1);
+}
+
+// The CPU kernel, GIL released, on a problem whose logits live in host memory (numpy or a host DLPack tensor).
+py::tuple run_on_host(Problem& pb, const IdArray& ids, int threads, const py::object& isa) {
+  attach_ids(pb, ids);
+  Outputs out(pb.rows, pb.k);
+  out.attach(pb);
+  const std::string forced = checked_isa(isa);
+  {
+    py::gil_scoped_release release;
+    medadapt_decoding::run_cpu(pb, threads, forced.empty() ? nullptr : forced.c_str());
+  }
+  return out.result();
+}
+
 // numpy path: rows may be strided, the vocabulary axis must be contiguous.
 py::tuple constrained_numpy(const py::array& logits, const std::string& kind, const IdArray& ids, int threads,
                             const py::object& isa) {
@@ -113,17 +133,7 @@ py::tuple constrained_numpy(const py::array& logits, const std::string& kind, co
     throw py::value_error("logits: row stride " + std::to_string(logits.strides(0)) + " bytes is not supported");
   pb.row_stride = pb.rows > 1 ? logits.strides(0) / size : pb.vocab;
   pb.logits = logits.data();
-  check_ids(ids, pb.rows, pb.vocab);
-  pb.ids = ids.data();
-  pb.k = ids.shape(1);
-  Outputs out(pb.rows, pb.k);
-  out.attach(pb);
-  const std::string forced = checked_isa(isa);
-  {
-    py::gil_scoped_release release;
-    medadapt_decoding::run_cpu(pb, threads, forced.empty() ? nullptr : forced.c_str());
-  }
-  return out.result();
+  return run_on_host(pb, ids, threads, isa);
 }
 
 // Reads a legacy DLPack capsule into pb (data, dtype, shape, row stride); returns the managed tensor.
@@ -177,17 +187,7 @@ py::tuple constrained_dlpack(const py::capsule& capsule, const IdArray& ids, int
   if (device != medadapt_decoding::dlpack::kCPU && device != medadapt_decoding::dlpack::kCUDAHost)
     throw py::value_error("logits: this DLPack tensor is not in host memory (device type " + std::to_string(device) +
                           ")");
-  check_ids(ids, pb.rows, pb.vocab);
-  pb.ids = ids.data();
-  pb.k = ids.shape(1);
-  Outputs out(pb.rows, pb.k);
-  out.attach(pb);
-  const std::string forced = checked_isa(isa);
-  {
-    py::gil_scoped_release release;
-    medadapt_decoding::run_cpu(pb, threads, forced.empty() ? nullptr : forced.c_str());
-  }
-  return out.result();
+  return run_on_host(pb, ids, threads, isa);
 }
 
 #if MEDADAPT_DECODING_HAVE_CUDA
@@ -199,9 +199,7 @@ py::tuple constrained_cuda(const py::capsule& capsule, const IdArray& ids, std::
   if (dev.device_type != medadapt_decoding::dlpack::kCUDA && dev.device_type != medadapt_decoding::dlpack::kCUDAManaged)
     throw py::value_error("logits: this DLPack tensor is not on a CUDA device (device type " +
                           std::to_string(dev.device_type) + ")");
-  check_ids(ids, pb.rows, pb.vocab);
-  pb.ids = ids.data();
-  pb.k = ids.shape(1);
+  attach_ids(pb, ids);
   Outputs out(pb.rows, pb.k);
   out.attach(pb);
   std::string err;
