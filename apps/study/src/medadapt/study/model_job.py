@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medadapt.study.candidates import PromptChoice, candidate_grid, select_best
-from medadapt.study.config import ModelRef, StudyConfig
+from medadapt.study.config import ModelRef, Setting, StudyConfig
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import model_identity, resolve_spec
@@ -181,6 +181,40 @@ def run_model_task(
 
         return step
 
+    def evaluate_test(
+        writer: ShardWriter,
+        picker: ShotPicker,
+        setting: Setting,
+        decoding: str,
+        choice: PromptChoice,
+        prompt_model: str,
+        *,
+        role: str,
+        counterpart: str | None,
+        candidates: list[dict[str, Any]],
+        description: str,
+    ) -> None:
+        """Run one prompt choice on the test split and record its entry in the shard plan."""
+        key = run_unit(
+            adapter, unit("test", setting.shots, decoding, choice, prompt_model), splits.test,
+            picker.for_seed(choice.shot_seed), writer,
+            batch_size=batch_size, builder=builder, option_tokens=option_tokens,
+            advance=progress(description, len(splits.test)),
+        )
+        entries.append(
+            {
+                "setting": setting.name,
+                "shots": setting.shots,
+                "decoding": decoding,
+                "role": role,
+                "counterpart": counterpart,
+                "key": key,
+                "choice": choice.as_data(),
+                "choice_label": choice.label,
+                "candidates": candidates,
+            }
+        )
+
     with ShardWriter(run_dir, shard) as writer:
         for setting in settings if settings is not None else study.settings:
             if not setting.applies_to(task):
@@ -210,45 +244,16 @@ def run_model_task(
                             accuracies.append(accuracy)
                             candidates_out.append({"label": choice.label, "key": key, "val_accuracy": accuracy})
                         chosen = grid[select_best(accuracies)]
-                u = unit("test", setting.shots, decoding, chosen, ref.label)
-                key = run_unit(
-                    adapter, u, splits.test, picker.for_seed(chosen.shot_seed), writer,
-                    batch_size=batch_size, builder=builder, option_tokens=option_tokens,
-                    advance=progress(f"test {where}", len(splits.test)),
-                )
-                entries.append(
-                    {
-                        "setting": setting.name,
-                        "shots": setting.shots,
-                        "decoding": decoding,
-                        "role": role,
-                        "counterpart": None,
-                        "key": key,
-                        "choice": chosen.as_data(),
-                        "choice_label": chosen.label,
-                        "candidates": candidates_out,
-                    }
+                evaluate_test(
+                    writer, picker, setting, decoding, chosen, ref.label,
+                    role=role, counterpart=None, candidates=candidates_out, description=f"test {where}",
                 )
                 for counterpart in counterparts:
                     med_choice = _counterpart_choice(run_dir, counterpart, task, setting.name, decoding)
-                    u = unit("test", setting.shots, decoding, med_choice, counterpart.label)
-                    key = run_unit(
-                        adapter, u, splits.test, picker.for_seed(med_choice.shot_seed), writer,
-                        batch_size=batch_size, builder=builder, option_tokens=option_tokens,
-                        advance=progress(f"medopt {where} ← {counterpart.label}", len(splits.test)),
-                    )
-                    entries.append(
-                        {
-                            "setting": setting.name,
-                            "shots": setting.shots,
-                            "decoding": decoding,
-                            "role": "medopt",
-                            "counterpart": counterpart.label,
-                            "key": key,
-                            "choice": med_choice.as_data(),
-                            "choice_label": med_choice.label,
-                            "candidates": [],
-                        }
+                    evaluate_test(
+                        writer, picker, setting, decoding, med_choice, counterpart.label,
+                        role="medopt", counterpart=counterpart.label, candidates=[],
+                        description=f"medopt {where} ← {counterpart.label}",
                     )
     write_shard_plan(
         run_dir,
