@@ -2,7 +2,9 @@
 
 For logits [B, V] (fp32 and bf16) and K=5 allowed ids per row it times, cycling through a pool of copies larger
 than the last-level cache (>= 512 MiB, so every call reads its logits from DRAM, as spec/PERF.md):
-  kernel     medadapt.decoding.constrained_logprobs (the logits handed over as a torch tensor via DLPack)
+  kernel     medadapt.decoding.constrained_logprobs (the logits handed over as a torch tensor via DLPack), on its
+             default threads: torch's OpenMP team, which is loaded and spinning after each torch call
+  own pool   the same kernel on its own thread pool (CPU only), to show what sharing torch's team is worth
   torch      torch.log_softmax(x, -1, dtype=float32).gather(-1, ids) + argmax   (the library baseline)
   sum        torch.sum(x, -1): one read of the same buffer, the practical bandwidth reference
 and prints median ms, GB/s (logits bytes / time), speed-up vs torch and the kernel's share of torch.sum's bandwidth.
@@ -130,14 +132,23 @@ def run_cases(
                 def torch_sum(x: torch.Tensor) -> object:
                     return x.sum(dim=-1)
 
+                def kernel_own_pool(x: torch.Tensor, ids_np: np.ndarray = ids_np) -> object:
+                    dec.set_cpu_thread_pool("own")
+                    try:
+                        return dec.constrained_logprobs(x, ids_np, threads=threads)
+                    finally:
+                        dec.set_cpu_thread_pool("auto")
+
+                methods = {"kernel": kernel, "torch": torch_ls, "sum": torch_sum}
+                if device == "cpu":
+                    methods["own"] = kernel_own_pool
+
                 got = kernel(pool[0])
                 want = torch_ls(pool[0])[0].cpu().numpy()
                 err = float(np.abs(got.logprobs - want).max())
                 assert np.array_equal(got.argmax, want.argmax(-1)), (dname, batch, vocab)
                 nbytes = pool[0].numel() * pool[0].element_size()
-                t = interleaved_medians(
-                    {"kernel": kernel, "torch": torch_ls, "sum": torch_sum}, pool, reps, budget, sync
-                )
+                t = interleaved_medians(methods, pool, reps, budget, sync)
                 row = {
                     "device": device,
                     "dtype": dname,
@@ -150,6 +161,7 @@ def run_cases(
                 }
                 row["speedup"] = t["torch"] / t["kernel"]
                 row["share_of_sum"] = t["sum"] / t["kernel"]
+                row["own_speedup"] = t["torch"] / t["own"] if "own" in t else float("nan")
                 rows.append(row)
                 print(format_row(row), flush=True)
                 del pool
@@ -158,8 +170,9 @@ def run_cases(
 
 HEADER = (
     "| device | dtype | B | V | MB | kernel ms | kernel GB/s | torch log_softmax+gather ms | torch.sum ms | "
-    "torch.sum GB/s | speed-up vs torch | kernel / torch.sum bandwidth | max abs Δ vs torch |\n"
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "torch.sum GB/s | speed-up vs torch | kernel / torch.sum bandwidth | max abs Δ vs torch | "
+    "kernel on its own pool ms | its speed-up vs torch |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -167,7 +180,8 @@ def format_row(r: dict[str, object]) -> str:
     return (
         f"| {r['device']} | {r['dtype']} | {r['B']} | {r['V']} | {r['MB']:.1f} | {r['kernel_ms']:.3f} | "
         f"{r['kernel_gbs']:.1f} | {r['torch_ms']:.3f} | {r['sum_ms']:.3f} | {r['sum_gbs']:.1f} | "
-        f"{r['speedup']:.1f}x | {100 * r['share_of_sum']:.0f}% | {r['err']:.1e} |"
+        f"{r['speedup']:.1f}x | {100 * r['share_of_sum']:.0f}% | {r['err']:.1e} | "
+        + (f"{r['own_ms']:.3f} | {r['own_speedup']:.1f}x |" if "own_ms" in r else "– | – |")
     )
 
 
@@ -215,6 +229,8 @@ def main() -> None:
         f"{dec._native._core.cpu_isa() if dec._native._core else 'none'}), torch {torch.__version__}, "
         f"numpy {np.__version__}, threads {args.threads}, load average {load_before}, env {env or 'default'}"
     )
+    torch.ones(1 << 16).sum()  # torch's OpenMP runtime is up before the kernel looks for it
+    print(f"kernel threads: {dec.cpu_thread_pool()}")
     print(HEADER)
     rows = []
     for device in devices:
@@ -236,7 +252,9 @@ def main() -> None:
             "`python bench/decoding.py --write` (medadapt.decoding.constrained_logprobs vs torch "
             "`log_softmax(x, -1, dtype=float32).gather(ids)` + argmax, and `torch.sum(x, -1)` as the one-read "
             "bandwidth reference; same run, same buffers). Cold cache: each call reads a different copy from a "
-            f"pool of >= {POOL_BYTES >> 20} MiB; the three methods are called in turn. Median wall time; GB/s = logits bytes / time; K={K}.\n\n"
+            f"pool of >= {POOL_BYTES >> 20} MiB; the methods are called in turn. Median wall time; GB/s = logits "
+            f"bytes / time; K={K}. The kernel runs on {dec.cpu_thread_pool()} (the default); the last two columns "
+            "time it on its own thread pool in the same rounds.\n\n"
             f"Machine: {cpu_description()}{gpu}; torch {torch.__version__} ({args.threads} threads), numpy "
             f"{np.__version__}, Python {platform.python_version()}; kernel build "
             f"{dec._native._core.cpu_isa()}; allocator {env or 'glibc defaults'}; load average (1/5/15 min) "

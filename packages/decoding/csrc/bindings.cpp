@@ -8,6 +8,7 @@
 
 #include "cpu/cpu_dispatch.hpp"
 #include "dlpack_abi.hpp"
+#include "medadapt_decoding/parallel.hpp"
 #include "medadapt_decoding/problem.hpp"
 #if MEDADAPT_DECODING_HAVE_CUDA
 #include "cuda/cuda_launch.hpp"
@@ -224,6 +225,16 @@ PYBIND11_MODULE(_core, m) {
 #endif
   });
   m.def("cpu_isa", &medadapt_decoding::cpu_isa, "The CPU kernel build chosen on this processor.");
+  m.def("set_cpu_thread_pool", [](const std::string& choice) {
+    if (choice == "auto") {
+      medadapt_decoding::set_pool_choice(medadapt_decoding::PoolChoice::automatic);
+    } else if (choice == "own") {
+      medadapt_decoding::set_pool_choice(medadapt_decoding::PoolChoice::own);
+    } else {
+      throw py::value_error("thread pool: expected 'auto' or 'own', got '" + choice + "'");
+    }
+  });
+  m.def("cpu_thread_pool", &medadapt_decoding::pool_in_use);
   m.def("constrained_logprobs", &constrained_numpy, py::arg("logits"), py::arg("kind"), py::arg("ids"),
         py::arg("threads") = -1, py::arg("isa") = py::none());
   m.def("constrained_logprobs_dlpack", &constrained_dlpack, py::arg("capsule"), py::arg("ids"),

@@ -107,17 +107,21 @@ static inline vfloat splat(float v) {
   return out + v;
 }
 
-// exp(t) for t <= 0 (NaN-free input), exactly 0 below -87.3 (so -inf contributes 0). Range reduction
-// t = n ln2 + r with |r| <= ln2/2, e^r by a degree-5 polynomial, 2^n added into the exponent bits. Lanes below
-// -87.3 compute garbage (NaN for -inf) that the final mask discards. No -ffast-math needed.
+// exp(t) for t <= 0, clamped below at -87 (e^-87 = 1.6e-38: a -inf logit adds at most that, invisible next to the
+// row max's exact 1). Range reduction t = n ln2 + r with |r| <= ln2/2, e^r by a degree-5 polynomial, times 2^n
+// built from the integer bits. A NaN input stays NaN (the clamp keeps it and p * 2^n of a NaN p is NaN), which is
+// how the sum pass detects NaN rows without a separate check. No -ffast-math needed.
 //
 // The polynomial is a relative-error minimax fit of e^r on [-ln2/2, ln2/2] with p(0) = 1 (9.1e-8 in exact
-// arithmetic, 1.7e-7 evaluated in fp32, mean bias -2e-8); ln2 in one fp32 constant costs |n| * 3e-8 absolute in r, i.e. nothing for
-// the terms near the row max that dominate the sum. Cost per vector: 7 multiply-adds (the bound of this loop on
-// AVX2), one subtract, a compare and three integer ops.
+// arithmetic, 1.7e-7 evaluated in fp32, mean bias -2e-8); ln2 in one fp32 constant costs |n| * 3e-8 absolute in r,
+// i.e. nothing for the terms near the row max that dominate the sum. Cost per vector: 8 multiply-adds, one
+// max, one subtract, one shift — the loop is bound by these on AVX2, so each one saved shows.
 static inline vfloat exp_nonpositive(vfloat t) {
-  vint underflow = t < splat(-87.3f);
-  const vfloat magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+  const vfloat floor = splat(-87.0f);
+  t = floor > t ? floor : t;  // compare-select: a NaN t fails the compare and is kept
+  // 1.5 * 2^23 + 127: adding it rounds t / ln2 to an integer n and leaves n + 127 (the biased exponent of 2^n,
+  // in [1, 127] for t >= -87) in the low mantissa bits, so shifting those bits up by 23 gives 2^n itself
+  const vfloat magic = splat(12583039.0f);
   vfloat k = t * 1.44269504088896341f + magic;
   vfloat n = k - magic;
   vfloat r = t - n * 0.693147180559945309f;
@@ -127,9 +131,7 @@ static inline vfloat exp_nonpositive(vfloat t) {
   p = p * r + 4.9999149525092523e-1f;
   p = p * r + 9.999997071868407e-1f;
   p = p * r + 1.0f;  // exactly 1 at r = 0, so the row max contributes exactly 1
-  // (int bits of k) - (bits of magic) = n; adding n << 23 to p's bits multiplies p by 2^n
-  vint scaled = (vint)(p) + (((vint)(k) - 0x4b400000) << 23);
-  return (vfloat)(scaled & ~underflow);
+  return p * (vfloat)((vint)(k) << 23);
 }
 
 static inline float hmax(vfloat v) {
@@ -138,12 +140,12 @@ static inline float hmax(vfloat v) {
   return m;
 }
 
-// Max of x[0, n) and whether a NaN is present (NaN never wins `x > m`, so it is tracked separately).
+// Max of x[0, n), NaN ignored (a NaN never wins `x > m`). One compare-select per vector: NaNs are found by the
+// sum pass, or by block_has_nan for the rare blocks that skip it.
 template <class Elem>
-static inline float block_max(const Elem* x, int64_t n, bool* nan) {
+static inline float block_max(const Elem* x, int64_t n) {
   const vfloat neg_inf = splat(-__builtin_inff());
   vfloat m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
-  vint bad = {};
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     vfloat a, b, c, d;
@@ -153,25 +155,31 @@ static inline float block_max(const Elem* x, int64_t n, bool* nan) {
     m1 = b > m1 ? b : m1;
     m2 = c > m2 ? c : m2;
     m3 = d > m3 ? d : m3;
-    bad |= (a != a) | (b != b) | (c != c) | (d != d);
   }
   m0 = m1 > m0 ? m1 : m0;
   m2 = m3 > m2 ? m3 : m2;
   m0 = m2 > m0 ? m2 : m0;
   float best = hmax(m0);
-  bool any_nan = false;
-  for (int l = 0; l < kLanes; ++l) any_nan |= bad[l] != 0;
   for (; i < n; ++i) {
     float v = Loader<Elem>::one(x + i);
     best = v > best ? v : best;
-    any_nan |= v != v;
   }
-  *nan = any_nan;
   return best;
 }
 
-// Σ exp(x - m) over x[0, n), m finite. Each fp32 lane adds at most 64 terms before it is flushed into a double
-// accumulator, so the summation error stays far below the exp's own (~1e-7) whatever the vocabulary size.
+// Whether x[0, n) holds a NaN; only for blocks whose max is ±inf (no sum pass runs there to reveal one).
+template <class Elem>
+static inline bool block_has_nan(const Elem* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = Loader<Elem>::one(x + i);
+    if (v != v) return true;
+  }
+  return false;
+}
+
+// Σ exp(x - m) over x[0, n), m finite; NaN if x holds a NaN. Each fp32 lane adds at most 64 terms before it is
+// flushed into a double accumulator, so the summation error stays far below the exp's own (~1e-7) whatever the
+// vocabulary size.
 template <class Elem>
 static inline double block_sumexp(const Elem* x, int64_t n, float m) {
   constexpr int kFlush = 32;  // iterations (of 2 * kLanes elements) between flushes
@@ -195,7 +203,7 @@ static inline double block_sumexp(const Elem* x, int64_t n, float m) {
     total += __builtin_convertvector(acc0 + acc1, vdouble);
   }
   vfloat acc = {};
-  for (; i < n; i += kLanes) {  // tail: pad with -inf, which contributes exactly 0
+  for (; i < n; i += kLanes) {  // tail: pad with -inf, which contributes (next to) nothing
     vfloat tail = splat(-__builtin_inff());
     for (int l = 0; l < kLanes && i + l < n; ++l) tail[l] = Loader<Elem>::one(x + i + l);
     acc += exp_nonpositive(tail - vm);
@@ -212,16 +220,15 @@ static inline Partial span_partial(const Elem* row, int64_t begin, int64_t end) 
   Partial p{-__builtin_inff(), 0.0, begin, begin, false};
   for (int64_t b = begin; b < end; b += kBlock) {
     int64_t n = end - b < kBlock ? end - b : kBlock;
-    bool nan = false;
-    float bm = block_max(row + b, n, &nan);
-    p.nan |= nan;
-    if (nan || !(bm > -__builtin_inff()) || bm == __builtin_inff()) {
+    float bm = block_max(row + b, n);
+    if (!(bm > -__builtin_inff()) || bm == __builtin_inff()) {
+      p.nan |= block_has_nan(row + b, n);
       if (bm > p.max) {
         p.max = bm;
         p.best_begin = b;
         p.best_end = b + n;
       }
-      continue;  // all -inf contributes nothing; NaN / +inf rows are reported, their sum is never used
+      continue;  // all -inf (or NaN) contributes nothing; +inf rows are reported, their sum is never used
     }
     if (bm > p.max) {  // a new running max: rescale what was summed so far (rare after the first blocks)
       if (p.max > -__builtin_inff()) p.sum *= __builtin_exp(static_cast<double>(p.max) - bm);
@@ -230,7 +237,12 @@ static inline Partial span_partial(const Elem* row, int64_t begin, int64_t end) 
       p.best_end = b + n;
     }
     // summing relative to the running max (not the block's) needs no per-block rescaling exp
-    p.sum += block_sumexp(row + b, n, p.max);
+    const double s = block_sumexp(row + b, n, p.max);
+    if (s != s) {
+      p.nan = true;
+      continue;
+    }
+    p.sum += s;
   }
   return p;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace medadapt_decoding {
 
@@ -11,6 +12,14 @@ namespace medadapt_decoding {
 // this process may run on. Safe after fork() (the child builds a fresh pool) and from several Python threads
 // (a call that finds the pool busy runs on its own thread).
 void parallel_for(int64_t n, int threads, void (*fn)(void* ctx, int64_t i), void* ctx);
+
+// Where parallel_for's threads come from. automatic: the team of an OpenMP runtime already loaded in the process
+// (torch's libgomp: its workers are spinning on the other cores after each torch call, so a second pool would
+// fight them), else our own pool; own: always our own pool.
+enum class PoolChoice : int { automatic = 0, own = 1 };
+void set_pool_choice(PoolChoice choice);
+// "own", or "openmp:<path of the runtime>" when calls run on a borrowed OpenMP team.
+std::string pool_in_use();
 
 // CPUs this process may run on (sched_getaffinity where available).
 int available_cpus();

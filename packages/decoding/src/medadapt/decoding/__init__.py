@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 
 from medadapt.decoding.answer_extraction import extract_answer, majority_vote, normalize_text
-from medadapt.decoding.kernels import backends, constrained_logprobs
+from medadapt.decoding.kernels import backends, constrained_logprobs, cpu_thread_pool, set_cpu_thread_pool
 from medadapt.decoding.option_tokens import OptionTokens, combine_variants, option_token_ids
 from medadapt.decoding.reference import InvalidRowError, reference_constrained_logprobs
 from medadapt.decoding.renormalize import renormalize
@@ -21,10 +21,12 @@ __all__ = [
     "backends",
     "combine_variants",
     "constrained_logprobs",
+    "cpu_thread_pool",
     "extract_answer",
     "majority_vote",
     "normalize_text",
     "option_token_ids",
     "reference_constrained_logprobs",
     "renormalize",
+    "set_cpu_thread_pool",
 ]

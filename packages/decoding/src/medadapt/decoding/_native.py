@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from medadapt.decoding.inputs import numpy_logits_dtype
@@ -20,6 +22,12 @@ _FAST_KINDS = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
 _BUILT: tuple[str, ...] = (
     tuple(_core.built_backends()) if _core is not None and hasattr(_core, "constrained_logprobs") else ()
 )
+_POOL_VARIABLE = "MEDADAPT_DECODING_THREAD_POOL"
+if _BUILT and os.environ.get(_POOL_VARIABLE):
+    try:
+        _core.set_cpu_thread_pool(os.environ[_POOL_VARIABLE])
+    except ValueError as error:
+        raise ValueError(f"environment variable {_POOL_VARIABLE}: {error}") from None
 
 
 def built_backends() -> list[str]:

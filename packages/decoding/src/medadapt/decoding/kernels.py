@@ -9,11 +9,34 @@ from medadapt.decoding.reference import reference_constrained_logprobs
 from medadapt.decoding.result import ConstrainedResult
 
 BACKENDS = ("auto", "cpu", "cuda", "numpy")
+THREAD_POOLS = ("auto", "own")
 
 
 def backends() -> list[str]:
     """The kernels this install can run: "cpu" (compiled), "cuda" (compiled with CUDA), "numpy" is always there."""
     return [*_native.built_backends(), "numpy"]
+
+
+def set_cpu_thread_pool(choice: str) -> None:
+    """Where the CPU kernel's threads come from, for the whole process.
+
+    "auto" (default): the team of an OpenMP runtime already loaded in the process (torch's), else a pool of our
+    own. Borrowing matters: after each torch call torch's OpenMP workers keep spinning on the other cores, and a
+    second pool would fight them for those cores (BENCHMARKS.md). "own": always our pool (sleeping workers, safe
+    after fork). The environment variable ``MEDADAPT_DECODING_THREAD_POOL`` sets the same at import.
+    """
+    if choice not in THREAD_POOLS:
+        raise ValueError(f"thread pool must be one of {THREAD_POOLS}, got {choice!r}")
+    if not _native._BUILT:
+        raise RuntimeError("the compiled kernel is not built in this install; only the numpy backend runs")
+    _native._core.set_cpu_thread_pool(choice)
+
+
+def cpu_thread_pool() -> str:
+    """The pool the next CPU call would use: "own", or "openmp:<path of the borrowed runtime>"."""
+    if not _native._BUILT:
+        raise RuntimeError("the compiled kernel is not built in this install; only the numpy backend runs")
+    return str(_native._core.cpu_thread_pool())
 
 
 def constrained_logprobs(
