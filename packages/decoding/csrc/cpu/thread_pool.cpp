@@ -113,9 +113,11 @@ Pool* pool_with(int workers) {
 
 // --- a loaded OpenMP runtime, found by name among the process's shared objects -------------------------------
 using GompParallel = void (*)(void (*)(void*), void*, unsigned, unsigned);
+using OmpMaxThreads = int (*)();
 
 struct OpenMP {
   GompParallel parallel = nullptr;
+  OmpMaxThreads max_threads = nullptr;  // honours torch.set_num_threads / OMP_NUM_THREADS
   std::string path;
   pid_t owner = 0;                      // the process that found it; a forked child must not use it
   unsigned long long searched_at = ~0ull;  // the loader's object count when we last looked
@@ -157,6 +159,7 @@ GompParallel loaded_openmp() {
   auto fn = reinterpret_cast<GompParallel>(dlsym(handle, "GOMP_parallel"));
   if (fn == nullptr) return nullptr;  // the handle stays open: the runtime is loaded for the process's life anyway
   g_openmp.parallel = fn;
+  g_openmp.max_threads = reinterpret_cast<OmpMaxThreads>(dlsym(handle, "omp_get_max_threads"));
   g_openmp.path = path;
   g_openmp.owner = getpid();
   return fn;
@@ -189,6 +192,15 @@ std::string pool_in_use() {
   return "openmp:" + g_openmp.path;
 }
 
+int default_threads() {
+  if (static_cast<PoolChoice>(g_pool_choice.load(std::memory_order_relaxed)) != PoolChoice::own &&
+      loaded_openmp() != nullptr && g_openmp.max_threads != nullptr) {
+    const int n = g_openmp.max_threads();
+    if (n > 0) return n;
+  }
+  return available_cpus();
+}
+
 int available_cpus() {
 #ifdef CPU_COUNT
   cpu_set_t set;
@@ -202,7 +214,7 @@ int available_cpus() {
 }
 
 void parallel_for(int64_t n, int threads, void (*fn)(void* ctx, int64_t i), void* ctx) {
-  if (threads <= 0) threads = available_cpus();
+  if (threads <= 0) threads = default_threads();
   if (threads > n) threads = static_cast<int>(n);
   if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(ctx, i);

@@ -342,13 +342,13 @@ static void span_item(void* ctx, int64_t item) {
   job.parts[item] = span_partial(job.base + r * job.pb->row_stride, begin, end);
 }
 
-// The whole batch. `threads` <= 0 means every CPU the process may use.
+// The whole batch. `threads` <= 0: default_threads() (torch's thread count when borrowing its team, else all CPUs).
 template <class Elem>
 void constrained_rows(const Problem& pb, int threads) {
   const Elem* base = static_cast<const Elem*>(pb.logits);
   const int64_t rows = pb.rows, vocab = pb.vocab;
   if (rows <= 0 || vocab <= 0) return;
-  int nt = threads > 0 ? threads : available_cpus();
+  int nt = threads > 0 ? threads : default_threads();
   const int64_t bytes = rows * vocab * static_cast<int64_t>(sizeof(Elem));
   if (bytes < (int64_t{1} << 17)) nt = 1;  // below ~128 KiB a thread hand-off costs more than it saves
   // Split rows into spans only when there are too few rows to feed every thread; spans are whole blocks.

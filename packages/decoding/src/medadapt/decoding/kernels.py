@@ -61,7 +61,8 @@ def constrained_logprobs(
         backend: "auto" (by the logits' device), "cpu", "cuda" or "numpy" (the float32 numpy fallback).
         invalid: "raise" (default) raises InvalidRowError for rows with NaN/+inf or only -inf; "mark" returns them
             with ``valid[b] = False``, ``logprobs = -inf``, ``logsumexp = NaN``, ``argmax = top_token = -1``.
-        threads: CPU threads (default: all the process may use).
+        threads: CPU threads (default: torch's thread count when the kernel runs on torch's OpenMP team, see
+            ``set_cpu_thread_pool``; else every CPU the process may use).
         stream: CUDA stream handle to run on (default: torch's current stream for torch tensors, else the default).
         isa: force a CPU build ("baseline", "avx2", "avx512"); default: the best this processor supports.
     """

@@ -1,10 +1,10 @@
-"""Batch planning for scoring and generation: length-sorted batches and the token prefix all prompts share."""
+"""Batch planning for scoring and generation: length-sorted batches, the token prefix all prompts share, packs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["common_prefix_length", "length_sorted_batches"]
+__all__ = ["common_prefix_length", "length_sorted_batches", "packed_groups"]
 
 
 def length_sorted_batches(
@@ -40,3 +40,21 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     while n < limit and all(s[n] == first[n] for s in sequences):
         n += 1
     return n
+
+
+def packed_groups(lengths: Sequence[int], prefix_length: int, max_elements: int) -> list[list[int]]:
+    """Consecutive runs of rows to pack into one sequence after a prefix, each run's attention mask
+    (Σ lengths) × (prefix_length + Σ lengths) kept ≤ max_elements; a row over the limit alone is a run of its own."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for index, length in enumerate(lengths):
+        grown = total + length
+        if current and grown * (prefix_length + grown) > max_elements:
+            groups.append(current)
+            current, total = [], 0
+        current.append(index)
+        total += length
+    if current:
+        groups.append(current)
+    return groups

@@ -1,8 +1,9 @@
-"""The transformers adapter: length-sorted left-padded batches, last-position-only scoring, shared-prefix KV reuse."""
+"""The transformers adapter: length-sorted batches, last-position-only scoring, shared-prefix KV reuse (packed)."""
 
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,14 +18,22 @@ from medadapt.models.adapter_io import (
     ScoreResult,
     as_model_inputs,
 )
-from medadapt.models.batching import common_prefix_length, length_sorted_batches
+from medadapt.models.batching import common_prefix_length, length_sorted_batches, packed_groups
 from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
 from medadapt.models.option_table import OptionTable
 from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec, chat_template_patch
 from medadapt.models.stop_strings import cut_at_stop, stop_strings_criteria
 
-__all__ = ["HFAdapter", "load_hf_adapter", "resolve_dtype", "system_turn_allowed"]
+__all__ = ["PACKED_MASK_ELEMENTS", "HFAdapter", "load_hf_adapter", "resolve_dtype", "system_turn_allowed"]
+
+PACKED_MASK_ELEMENTS = 2**24
+"""Largest packed attention mask (queries × keys) built for one forward pass: 64 MiB in fp32, 32 MiB in bf16.
+Bigger packs are split; a single suffix over it is scored padded (transformers then builds a boolean mask)."""
+
+# Attention implementations that apply a custom 4-D additive mask exactly as given (flash-attention variants take
+# no mask, only sequence lengths).
+_MASKABLE_ATTENTION = frozenset({"sdpa", "eager"})
 
 
 def resolve_dtype(dtype: Any, device: str) -> Any:
@@ -93,7 +102,17 @@ def _special_tokens(tokenizer: Any) -> dict[str, str]:
 
 
 class HFAdapter:
-    """A causal LM through transformers; see the package README for the scoring method."""
+    """A causal LM through transformers; see the package README for the scoring method.
+
+    `prefix_packing` (with `prefix_reuse`): score a batch's suffixes packed in one row after the shared prefix's
+    keys/values (no padding, no per-row copy of the prefix). Turn it off to get the left-padded method back: for a
+    model whose own code ignores or rebuilds a custom 4-D attention mask under sdpa/eager (remote code), or for big
+    batches of long suffixes, where packed attention costs Σlen × (prefix + Σlen) instead of rows × len × (prefix + len).
+    `last_passes` counts the forward passes of the last `score_options` call by method ("packed", "padded_prefix",
+    "padded").
+    """
+
+    max_packed_mask_elements: int = PACKED_MASK_ELEMENTS
 
     def __init__(
         self,
@@ -107,6 +126,7 @@ class HFAdapter:
         batch_size: int = 8,
         max_batch_tokens: int | None = 32_768,
         prefix_reuse: bool = True,
+        prefix_packing: bool = True,
         min_prefix_tokens: int = 16,
         merge_lora: bool = False,
         decoder_backend: str = "auto",
@@ -120,6 +140,8 @@ class HFAdapter:
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.prefix_reuse = prefix_reuse
+        self.prefix_packing = prefix_packing
+        self.last_passes: Counter[str] = Counter()
         self.min_prefix_tokens = min_prefix_tokens
         self.decoder_backend = decoder_backend
         if model is None:
@@ -204,6 +226,7 @@ class HFAdapter:
         logsumexp = np.full(n, np.nan, dtype=np.float32)
         top = np.full(n, -1, dtype=np.int64)
         rows = [i for i in range(n) if status[i] == STATUS_OK]
+        self.last_passes = Counter()
         if rows:
             prefix = self._shared_prefix([ids[i] for i in rows])
             prefix_len = prefix[0] if prefix else 0
@@ -341,14 +364,32 @@ class HFAdapter:
                 mask[i, width - len(s) :] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    @property
+    def _base_model(self) -> Any:
+        """The transformers model under a peft wrapper (the model itself otherwise)."""
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def _attention_span(self) -> int | None:
+        """The narrowest local attention span in the config (sliding window, attention chunk); None when global."""
+        config = self._base_model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        spans = [getattr(text, name, None) for name in ("sliding_window", "attention_chunk_size")]
+        return min((int(span) for span in spans if span), default=None)
+
     def _shared_prefix(self, sequences: list[list[int]]) -> tuple[int, list[Any]] | None:
-        """(length, per-layer (keys, values)) of the prefix all prompts share, computed once; None when not worth it."""
+        """(length, per-layer (keys, values)) of the prefix all prompts share, computed once; None when not worth it
+        or not exact: reuse places suffixes after the prefix by index, so a local attention window (measured in
+        indices) must never cut in — it may only when the longest prompt exceeds it."""
         if not self.prefix_reuse or len(sequences) < 2:
+            return None
+        span = self._attention_span()
+        if span is not None and max(len(s) for s in sequences) > span:
             return None
         length = min(common_prefix_length(sequences), min(len(s) for s in sequences) - 1)
         if length < self.min_prefix_tokens:
             return None
         import torch
+        from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
         prefix = torch.tensor([sequences[0][:length]], dtype=torch.long, device=self.device)
         with torch.inference_mode():
@@ -359,23 +400,45 @@ class HFAdapter:
             )
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         layers = getattr(cache, "layers", None)
-        if layers is None or any(not hasattr(layer, "keys") for layer in layers):
-            return None  # a cache type we cannot replicate (hybrid/sliding); score without reuse
+        if layers is None or any(
+            type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers
+        ):
+            return None  # state we cannot replicate (linear-attention, indexed, shared or quantised layers)
         return length, [(layer.keys, layer.values) for layer in layers]
 
-    def _expanded_cache(self, kv: list[Any], batch: int) -> Any:
-        """A fresh DynamicCache holding the prefix keys/values repeated `batch` times (forward appends to it)."""
+    def _prefix_cache(self, kv: list[Any], rows: int) -> Any:
+        """A fresh DynamicCache over the prefix keys/values for `rows` rows (expanded views when rows > 1). Its layers
+        concatenate into new tensors (here and when forward appends), so the stored prefix is never written."""
         from transformers import DynamicCache
 
-        data = [
-            (k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous())
-            for k, v in kv
-        ]
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        return DynamicCache(ddp_cache_data=data, config=base.config)
+        data = kv if rows == 1 else [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv]
+        return DynamicCache(ddp_cache_data=data, config=self._base_model.config)
+
+    def _packs(self) -> bool:
+        """Whether suffixes may be packed: only under an attention implementation that applies a custom 4-D mask
+        as given. (A local attention window cannot cut in: _shared_prefix gives no prefix when it could.)"""
+        attention = getattr(self._base_model.config, "_attn_implementation", None)
+        return self.prefix_packing and attention in _MASKABLE_ATTENTION
 
     def _last_logits(self, sequences: list[list[int]], prefix: tuple[int, list[Any]] | None) -> Any:
         """Next-token logits [B, V] at each sequence's last position, without materialising [B, T, V]."""
+        if prefix is None or not self._packs():
+            return self._padded_logits(sequences, prefix)
+        import torch
+
+        length = prefix[0]
+        suffixes = [s[length:] for s in sequences]
+        logits = []
+        for group in packed_groups([len(s) for s in suffixes], length, self.max_packed_mask_elements):
+            size = sum(len(suffixes[i]) for i in group)
+            if size * (length + size) > self.max_packed_mask_elements:  # one suffix, too long to pack
+                logits.append(self._padded_logits([sequences[i] for i in group], prefix))
+            else:
+                logits.append(self._packed_logits([suffixes[i] for i in group], prefix))
+        return torch.cat(logits)
+
+    def _padded_logits(self, sequences: list[list[int]], prefix: tuple[int, list[Any]] | None) -> Any:
+        """Logits [B, V]: left-padded rows (after the prefix repeated per row, when one is shared)."""
         import torch
 
         kwargs: dict[str, Any] = {}
@@ -389,18 +452,48 @@ class HFAdapter:
             ones = torch.ones((len(sequences), length), dtype=suffix_mask.dtype, device=suffix_mask.device)
             mask = torch.cat([ones, suffix_mask], dim=1)
             positions = (length + suffix_mask.cumsum(dim=1) - 1).clamp(min=length)
-            kwargs[self._cache_kw] = self._expanded_cache(kv, len(sequences))
+            kwargs[self._cache_kw] = self._prefix_cache(kv, len(sequences))
             kwargs["use_cache"] = True
+        self.last_passes["padded" if prefix is None else "padded_prefix"] += 1
+        return self._kept_logits(ids, mask, positions, 1, kwargs)[:, -1, :]
+
+    def _packed_logits(self, suffixes: list[list[int]], prefix: tuple[int, list[Any]]) -> Any:
+        """Logits [B, V]: all suffixes in one row after the prefix cache, positions restarting at the prefix length,
+        each suffix attending to the prefix and its own earlier tokens only (a 4-D additive mask)."""
+        import torch
+
+        length, kv = prefix
+        device = self.device
+        sizes = torch.tensor([len(s) for s in suffixes], device=device)
+        ends = sizes.cumsum(dim=0)
+        segment = torch.repeat_interleave(torch.arange(len(suffixes), device=device), sizes)
+        index = torch.arange(int(ends[-1]), device=device)
+        positions = (length + index - (ends - sizes)[segment]).unsqueeze(0)
+        own = (segment[:, None] == segment[None, :]) & (index[None, :] <= index[:, None])
+        allowed = torch.cat([own.new_ones((len(index), length)), own], dim=1)
+        dtype = self._base_model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(
+            ~allowed, torch.finfo(dtype).min
+        )
+        ids = torch.tensor([[t for s in suffixes for t in s]], dtype=torch.long, device=device)
+        kwargs = {self._cache_kw: self._prefix_cache(kv, 1), "use_cache": True}
+        self.last_passes["packed"] += 1
+        return self._kept_logits(ids, mask[None, None], positions, ends - 1, kwargs)[0]
+
+    def _kept_logits(self, ids: Any, mask: Any, positions: Any, keep: Any, kwargs: dict[str, Any]) -> Any:
+        """Logits [rows, kept, V] at the kept positions only (`keep`: the last n, or a 1-D tensor of positions)."""
         if self._keeps_logits:
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **kwargs
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **kwargs
             )
-            return out.logits[:, -1, :]
-        # Fallback for models without logits_to_keep: run the trunk, apply the head to the last hidden state only.
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            return out.logits
+        # Fallback for models without logits_to_keep: run the trunk, apply the head to the kept hidden states only.
+        base = self._base_model
         trunk = base.base_model if hasattr(base, "base_model") else base.model
         hidden = trunk(input_ids=ids, attention_mask=mask, position_ids=positions, **kwargs).last_hidden_state
-        return base.get_output_embeddings()(hidden[:, -1, :])
+        return base.get_output_embeddings()(
+            hidden[:, -keep:, :] if isinstance(keep, int) else hidden[:, keep, :]
+        )
 
     def _decode(self, logits: Any, allowed: np.ndarray) -> Any:
         """Constrained full-vocabulary log-probs through the compiled decoder (logits stay on their device)."""
