@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from medadapt.decoding import option_token_ids
-from medadapt.models.batching import packed_groups
+from medadapt.models.batching import length_sorted_batches, packed_groups, packing_pays
 from medadapt.models.hf import HFAdapter
 from medadapt.models.registry import ModelSpec
 from medadapt.models.testing import build_tiny_causal_lm
@@ -82,7 +82,7 @@ def test_packed_equals_padded_equals_no_reuse(paths: dict[str, Path], family: st
     passes = math.ceil(len(PROMPTS) / batch_size)
     results = {}
     for method, options in {
-        "packed": {},
+        "packed": {"prefix_packing": True},
         "padded_prefix": {"prefix_packing": False},
         "padded": {"prefix_reuse": False},
     }.items():
@@ -96,7 +96,7 @@ def test_packed_equals_padded_equals_no_reuse(paths: dict[str, Path], family: st
 def test_scoring_twice_is_identical_and_keeps_the_prefix(tiny_llama: Path) -> None:
     import torch
 
-    adapter = _adapter(tiny_llama, batch_size=2)
+    adapter = _adapter(tiny_llama, batch_size=2, prefix_packing=True)
     first, second = _score(adapter), _score(adapter)
     np.testing.assert_array_equal(first.logprobs, second.logprobs)
     np.testing.assert_array_equal(first.logsumexp, second.logsumexp)
@@ -114,7 +114,7 @@ def test_scoring_twice_is_identical_and_keeps_the_prefix(tiny_llama: Path) -> No
 
 
 def test_eager_attention_packs(tiny_llama: Path) -> None:
-    eager = _adapter(tiny_llama, attn="eager", batch_size=4)
+    eager = _adapter(tiny_llama, attn="eager", batch_size=4, prefix_packing=True)
     assert eager.model.config._attn_implementation == "eager"
     packed = _score(eager)
     assert eager.last_passes == {"packed": 3}
@@ -139,14 +139,14 @@ def test_a_sliding_window_that_could_cut_in_scores_whole_prompts(tiny_mistral: P
             logits = adapter.model(input_ids=torch.tensor([x])).logits[0, -1].double()
         assert got.logsumexp[i] == pytest.approx(float(torch.logsumexp(logits, 0)), abs=ATOL)
     # A window every prompt fits in cannot cut in: packing goes ahead and agrees.
-    wide = _adapter(tiny_mistral, sliding_window=longest, batch_size=4)
+    wide = _adapter(tiny_mistral, sliding_window=longest, batch_size=4, prefix_packing=True)
     _assert_same(_score(wide), _score(_adapter(tiny_mistral, sliding_window=longest, prefix_reuse=False)))
     assert wide.last_passes == {"packed": 3}
 
 
 def test_packs_split_at_the_mask_budget(tiny_llama: Path) -> None:
     reference = _score(_adapter(tiny_llama, batch_size=8, prefix_reuse=False))
-    adapter = _adapter(tiny_llama, batch_size=8)
+    adapter = _adapter(tiny_llama, batch_size=8, prefix_packing=True)
     ids = [adapter.encode(p) for p in PROMPTS]
     prefix_len = adapter._shared_prefix(ids)[0]  # type: ignore[index]
     longest = max(len(x) for x in ids) - prefix_len
@@ -164,3 +164,32 @@ def test_packed_groups() -> None:
     # (3+2) * (10+5) = 75 fits; adding 1 gives 6 * 16 = 96 > 90
     assert packed_groups([3, 2, 1], 10, 90) == [[0, 1], [2]]
     assert packed_groups([20, 1], 10, 50) == [[0], [1]]  # a row over the budget alone stays alone
+
+
+def test_auto_packs_exactly_the_batches_where_the_estimate_says_it_pays(tiny_llama: Path) -> None:
+    adapter = _adapter(tiny_llama, batch_size=3)  # prefix_packing="auto", the default
+    ids = [adapter.encode(p) for p in PROMPTS]
+    prefix_len = adapter._shared_prefix(ids)[0]  # type: ignore[index]
+    hidden = adapter.model.config.hidden_size
+    suffix = [len(x) - prefix_len for x in ids]
+    expected: dict[str, int] = {}
+    for batch in length_sorted_batches(suffix, 3):
+        method = "packed" if packing_pays([suffix[i] for i in batch], prefix_len, hidden) else "padded_prefix"
+        expected[method] = expected.get(method, 0) + 1
+    got = _score(adapter)
+    assert adapter.last_passes == expected
+    _assert_same(got, _score(_adapter(tiny_llama, batch_size=3, prefix_reuse=False)))
+
+
+def test_packing_estimate() -> None:
+    # near-equal lengths: padding is small, packed attention over 8 suffixes costs more
+    assert not packing_pays([61, 60, 60, 59, 59, 58, 58, 58], 167, 576)
+    # ragged: padding to 127 wastes more than packed attention costs
+    assert packing_pays([127, 40, 38, 37, 36, 36, 35, 35], 167, 576)
+    # a single row: packing and padding are the same work, padded is kept
+    assert not packing_pays([50], 100, 576)
+
+
+def test_prefix_packing_value_is_checked(tiny_llama: Path) -> None:
+    with pytest.raises(ValueError, match=r"prefix_packing.*'sometimes'"):
+        _adapter(tiny_llama, prefix_packing="sometimes")

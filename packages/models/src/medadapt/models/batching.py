@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["common_prefix_length", "length_sorted_batches", "packed_groups"]
+__all__ = ["common_prefix_length", "length_sorted_batches", "packed_groups", "packing_pays"]
 
 
 def length_sorted_batches(
@@ -58,3 +58,18 @@ def packed_groups(lengths: Sequence[int], prefix_length: int, max_elements: int)
     if current:
         groups.append(current)
     return groups
+
+
+def packing_pays(lengths: Sequence[int], prefix_length: int, hidden_size: int) -> bool:
+    """Whether one packed row is cheaper than left-padded rows for these suffixes after a shared prefix.
+
+    Costs in token-equivalents: a token's dense work in a Llama-shaped layer is ≈ 24·h² FLOPs, attending to one key
+    ≈ 4·h, so a key costs α = 1/(6h) of a token. Padded rows pay for padding up to the longest suffix; the packed
+    row pays for every query meeting every packed key (the mask hides, it does not skip). So packing wins on ragged
+    batches and loses on batches of near-equal lengths (length-sorted batches of a large set).
+    """
+    alpha = 1.0 / (6.0 * hidden_size)
+    rows, longest, total = len(lengths), max(lengths), sum(lengths)
+    padded = rows * longest * (1.0 + alpha * (prefix_length + longest))
+    packed = total * (1.0 + alpha * (prefix_length + total))
+    return packed < padded

@@ -18,7 +18,12 @@ from medadapt.models.adapter_io import (
     ScoreResult,
     as_model_inputs,
 )
-from medadapt.models.batching import common_prefix_length, length_sorted_batches, packed_groups
+from medadapt.models.batching import (
+    common_prefix_length,
+    length_sorted_batches,
+    packed_groups,
+    packing_pays,
+)
 from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
 from medadapt.models.option_table import OptionTable
 from medadapt.models.protocol import OptionTokensLike
@@ -105,9 +110,10 @@ class HFAdapter:
     """A causal LM through transformers; see the package README for the scoring method.
 
     `prefix_packing` (with `prefix_reuse`): score a batch's suffixes packed in one row after the shared prefix's
-    keys/values (no padding, no per-row copy of the prefix). Turn it off to get the left-padded method back: for a
-    model whose own code ignores or rebuilds a custom 4-D attention mask under sdpa/eager (remote code), or for big
-    batches of long suffixes, where packed attention costs Σlen × (prefix + Σlen) instead of rows × len × (prefix + len).
+    keys/values (no padding, no per-row copy of the prefix) instead of left-padded rows. "auto" (default) packs a
+    batch when that is estimated cheaper (`batching.packing_pays`: padding saved vs attention over every packed
+    key); True always packs, False never — the choice for a model whose own code ignores or rebuilds a custom 4-D
+    attention mask under sdpa/eager (remote code).
     `last_passes` counts the forward passes of the last `score_options` call by method ("packed", "padded_prefix",
     "padded").
     """
@@ -126,7 +132,7 @@ class HFAdapter:
         batch_size: int = 8,
         max_batch_tokens: int | None = 32_768,
         prefix_reuse: bool = True,
-        prefix_packing: bool = True,
+        prefix_packing: bool | str = "auto",
         min_prefix_tokens: int = 16,
         merge_lora: bool = False,
         decoder_backend: str = "auto",
@@ -140,6 +146,8 @@ class HFAdapter:
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.prefix_reuse = prefix_reuse
+        if prefix_packing not in (True, False, "auto"):
+            raise ValueError(f"prefix_packing: expected True, False or 'auto', got {prefix_packing!r}")
         self.prefix_packing = prefix_packing
         self.last_passes: Counter[str] = Counter()
         self.min_prefix_tokens = min_prefix_tokens
@@ -418,16 +426,26 @@ class HFAdapter:
         """Whether suffixes may be packed: only under an attention implementation that applies a custom 4-D mask
         as given. (A local attention window cannot cut in: _shared_prefix gives no prefix when it could.)"""
         attention = getattr(self._base_model.config, "_attn_implementation", None)
-        return self.prefix_packing and attention in _MASKABLE_ATTENTION
+        return self.prefix_packing is not False and attention in _MASKABLE_ATTENTION
+
+    def _hidden_size(self) -> int:
+        """Width of the text model (for the packing cost estimate)."""
+        config = self._base_model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return int(getattr(text, "hidden_size", 4096))
 
     def _last_logits(self, sequences: list[list[int]], prefix: tuple[int, list[Any]] | None) -> Any:
         """Next-token logits [B, V] at each sequence's last position, without materialising [B, T, V]."""
         if prefix is None or not self._packs():
             return self._padded_logits(sequences, prefix)
-        import torch
-
         length = prefix[0]
         suffixes = [s[length:] for s in sequences]
+        if self.prefix_packing == "auto" and not packing_pays(
+            [len(s) for s in suffixes], length, self._hidden_size()
+        ):
+            return self._padded_logits(sequences, prefix)
+        import torch
+
         logits = []
         for group in packed_groups([len(s) for s in suffixes], length, self.max_packed_mask_elements):
             size = sum(len(suffixes[i]) for i in group)
