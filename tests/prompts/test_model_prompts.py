@@ -70,7 +70,7 @@ def test_chat_llama3_70b_instruct() -> None:
         "<|end_header_id|>\n\n"
     )
     assert "<|eot_id|>" in prompt.stop and "Question:" in prompt.stop
-    assert prompt.add_special_tokens is False  # the text already holds BOS
+    assert prompt.add_special_tokens is True  # as the study tokenised it: a second BOS on top (bug 7)
 
 
 def test_chat_llama3_8b_instruct_with_default_style_reproduces_bug_6() -> None:
@@ -124,10 +124,10 @@ def test_mistral_bug_5_and_its_fix() -> None:
     fixed = build_prompt(
         Q, fmt="chat", shots=[DEMO], system_prompt="SYS", chat_template=template, special_tokens=LLAMA2
     )
-    assert fixed.text.startswith("[INST] SYS\n\nQuestion: FSQ?\n(A) o1\n(B) o2 [/INST] (B) o2</s>")
+    assert fixed.text.startswith("<s>[INST] SYS\n\nQuestion: FSQ?\n(A) o1\n(B) o2 [/INST] (B) o2</s>")
 
 
-def test_bug_7_bos_left_to_the_tokenizer_by_default() -> None:
+def test_bug_7_bos_kept_once_in_the_text_by_default() -> None:
     fixed = build_prompt(
         Q,
         fmt="chat",
@@ -135,7 +135,9 @@ def test_bug_7_bos_left_to_the_tokenizer_by_default() -> None:
         chat_template=STUDY_CHAT_TEMPLATES["llama-3"],
         special_tokens=LLAMA3,
     )
-    assert not fixed.text.startswith("<|begin_of_text|>") and fixed.add_special_tokens
+    # One BOS whatever the tokenizer: the text holds it and asks for no special tokens on top.
+    assert fixed.text.startswith("<|begin_of_text|><|start_header_id|>system") and not fixed.add_special_tokens
+    assert fixed.text.count("<|begin_of_text|>") == 1
     study = build_prompt(
         Q,
         fmt="chat",
@@ -144,8 +146,19 @@ def test_bug_7_bos_left_to_the_tokenizer_by_default() -> None:
         special_tokens=LLAMA3,
         study_bugs=True,
     )
-    assert study.text == "<|begin_of_text|>" + fixed.text
-    assert study.hash != fixed.hash
+    assert study.text == fixed.text and study.add_special_tokens  # the study's tokenizer added a second BOS
+
+
+def test_a_bos_that_opens_the_first_turn_is_not_lost() -> None:
+    # SmolLM2/Qwen-style: BOS is `<|im_start|>`, which also opens every turn, and the tokenizer adds no BOS.
+    template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    tokens = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"}
+    prompt = build_prompt(Q, fmt="chat", system_prompt="SYS", chat_template=template, special_tokens=tokens)
+    assert prompt.text.startswith("<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\n")
+    assert not prompt.add_special_tokens
 
 
 def test_grammar_format_inside_chat_turns_prefills_the_answer_header() -> None:

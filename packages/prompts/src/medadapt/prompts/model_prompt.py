@@ -163,10 +163,12 @@ def _chat_text(
             turns[0]["content"] = f"{system_prompt}\n\n{turns[0]['content']}"
     text = strip_closed_assistant_turn(apply_chat_template(template, turns, tokens), template, tokens)
     bos = tokens.get("bos_token", "")
-    if not study_bugs and bos and text.startswith(bos):
-        # The tokenizer adds BOS itself; keeping it in the text gave the study two (STUDY.md §10.7).
-        return text[len(bos) :], True
-    return text, not (bos and text.startswith(bos))
+    if bos and text.startswith(bos):
+        # The text keeps the template's BOS and says "add no special tokens": one BOS whatever the tokenizer does
+        # (many add none: SmolLM2's and Qwen's BOS is the turn opener `<|im_start|>`, which stripping would lose).
+        # The study tokenised this text with special tokens, i.e. twice BOS where the tokenizer adds one (§10.7).
+        return text, study_bugs
+    return text, True
 
 
 IMAGE_TAG = "<image>"
