@@ -182,20 +182,30 @@ void team_member(void* data) {
 
 std::mutex g_team_busy;  // one borrowed team at a time; a concurrent caller runs on its own thread
 
+// The OpenMP runtime calls run on, or nullptr when they run on our own pool (by choice, or none is loaded).
+// Its fields never change once set, so they may be read without the lock.
+const OpenMP* borrowed_runtime() {
+  if (static_cast<PoolChoice>(g_pool_choice.load(std::memory_order_relaxed)) == PoolChoice::own) return nullptr;
+  return loaded_openmp() != nullptr ? &g_openmp : nullptr;
+}
+
+void run_here(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
+  for (int64_t i = 0; i < n; ++i) fn(ctx, i);
+}
+
 }  // namespace
 
 void set_pool_choice(PoolChoice choice) { g_pool_choice.store(static_cast<int>(choice)); }
 
 std::string pool_in_use() {
-  if (static_cast<PoolChoice>(g_pool_choice.load()) == PoolChoice::own || loaded_openmp() == nullptr) return "own";
-  std::lock_guard<std::mutex> lock(g_openmp_mu);
-  return "openmp:" + g_openmp.path;
+  const OpenMP* runtime = borrowed_runtime();
+  return runtime != nullptr ? "openmp:" + runtime->path : "own";
 }
 
 int default_threads() {
-  if (static_cast<PoolChoice>(g_pool_choice.load(std::memory_order_relaxed)) != PoolChoice::own &&
-      loaded_openmp() != nullptr && g_openmp.max_threads != nullptr) {
-    const int n = g_openmp.max_threads();
+  const OpenMP* runtime = borrowed_runtime();
+  if (runtime != nullptr && runtime->max_threads != nullptr) {
+    const int n = runtime->max_threads();
     if (n > 0) return n;
   }
   return available_cpus();
@@ -216,28 +226,18 @@ int available_cpus() {
 void parallel_for(int64_t n, int threads, void (*fn)(void* ctx, int64_t i), void* ctx) {
   if (threads <= 0) threads = default_threads();
   if (threads > n) threads = static_cast<int>(n);
-  if (threads <= 1) {
-    for (int64_t i = 0; i < n; ++i) fn(ctx, i);
+  if (threads <= 1) return run_here(n, fn, ctx);
+  if (const OpenMP* runtime = borrowed_runtime()) {
+    std::unique_lock<std::mutex> busy(g_team_busy, std::try_to_lock);
+    if (!busy.owns_lock()) return run_here(n, fn, ctx);
+    TeamJob job{n, fn, ctx};
+    runtime->parallel(&team_member, &job, static_cast<unsigned>(threads), 0);
     return;
-  }
-  if (static_cast<PoolChoice>(g_pool_choice.load(std::memory_order_relaxed)) != PoolChoice::own) {
-    if (GompParallel gomp_parallel = loaded_openmp()) {
-      std::unique_lock<std::mutex> busy(g_team_busy, std::try_to_lock);
-      if (!busy.owns_lock()) {
-        for (int64_t i = 0; i < n; ++i) fn(ctx, i);
-        return;
-      }
-      TeamJob job{n, fn, ctx};
-      gomp_parallel(&team_member, &job, static_cast<unsigned>(threads), 0);
-      return;
-    }
   }
   Pool* pool = pool_with(threads - 1);
   std::unique_lock<std::mutex> busy(pool->busy, std::try_to_lock);
-  if (!busy.owns_lock()) {  // another thread is using the pool: do this job alone rather than queue
-    for (int64_t i = 0; i < n; ++i) fn(ctx, i);
-    return;
-  }
+  // another thread is using the pool: do this job alone rather than queue
+  if (!busy.owns_lock()) return run_here(n, fn, ctx);
   pool->run(n, threads - 1, fn, ctx);
 }
 

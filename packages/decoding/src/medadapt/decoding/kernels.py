@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from medadapt.decoding import _native
@@ -27,16 +29,19 @@ def set_cpu_thread_pool(choice: str) -> None:
     """
     if choice not in THREAD_POOLS:
         raise ValueError(f"thread pool must be one of {THREAD_POOLS}, got {choice!r}")
-    if not _native._BUILT:
-        raise RuntimeError("the compiled kernel is not built in this install; only the numpy backend runs")
-    _native._core.set_cpu_thread_pool(choice)
+    _compiled_core().set_cpu_thread_pool(choice)
 
 
 def cpu_thread_pool() -> str:
     """The pool the next CPU call would use: "own", or "openmp:<path of the borrowed runtime>"."""
+    return str(_compiled_core().cpu_thread_pool())
+
+
+def _compiled_core() -> Any:
+    """The compiled extension; settings of the compiled kernel mean nothing without it."""
     if not _native._BUILT:
         raise RuntimeError("the compiled kernel is not built in this install; only the numpy backend runs")
-    return str(_native._core.cpu_thread_pool())
+    return _native._core
 
 
 def constrained_logprobs(
