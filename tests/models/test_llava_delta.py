@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from medadapt.models.llava_delta import merge_delta, merge_llava_delta
+from medadapt.models.testing import tiny_clip_vision_config
 
 
 def test_merge_delta_adds_base_and_keeps_grown_rows() -> None:
@@ -71,23 +72,14 @@ def _old_llava_delta(base_dir: Path, out: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.filterwarnings("ignore:.*torchvision.*")
 def test_merge_and_convert_gives_a_working_llava(tiny_llama: Path, tmp_path: Path) -> None:
-    from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+    from transformers import CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
     from medadapt.decoding import option_token_ids
     from medadapt.models.adapter_io import ModelInput
     from medadapt.models.loading import load_adapter
 
     target = _old_llava_delta(tiny_llama, tmp_path / "delta")
-    vision = CLIPVisionModel(
-        CLIPVisionConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-        )
-    )
+    vision = CLIPVisionModel(tiny_clip_vision_config())
     vision.save_pretrained(tmp_path / "clip")
     out = merge_llava_delta(tiny_llama, tmp_path / "delta", tmp_path / "clip", tmp_path / "llava")
     adapter = load_adapter(str(out))

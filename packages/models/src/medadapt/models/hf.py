@@ -377,11 +377,17 @@ class HFAdapter:
         """The transformers model under a peft wrapper (the model itself otherwise)."""
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
+    @property
+    def _text_config(self) -> Any:
+        """The config of the language model (the text part of a multimodal config)."""
+        config = self._base_model.config
+        return config.get_text_config() if hasattr(config, "get_text_config") else config
+
     def _attention_span(self) -> int | None:
         """The narrowest local attention span in the config (sliding window, attention chunk); None when global."""
-        config = self._base_model.config
-        text = config.get_text_config() if hasattr(config, "get_text_config") else config
-        spans = [getattr(text, name, None) for name in ("sliding_window", "attention_chunk_size")]
+        spans = [
+            getattr(self._text_config, name, None) for name in ("sliding_window", "attention_chunk_size")
+        ]
         return min((int(span) for span in spans if span), default=None)
 
     def _shared_prefix(self, sequences: list[list[int]]) -> tuple[int, list[Any]] | None:
@@ -428,27 +434,21 @@ class HFAdapter:
         attention = getattr(self._base_model.config, "_attn_implementation", None)
         return self.prefix_packing is not False and attention in _MASKABLE_ATTENTION
 
-    def _hidden_size(self) -> int:
-        """Width of the text model (for the packing cost estimate)."""
-        config = self._base_model.config
-        text = config.get_text_config() if hasattr(config, "get_text_config") else config
-        return int(getattr(text, "hidden_size", 4096))
-
     def _last_logits(self, sequences: list[list[int]], prefix: tuple[int, list[Any]] | None) -> Any:
         """Next-token logits [B, V] at each sequence's last position, without materialising [B, T, V]."""
         if prefix is None or not self._packs():
             return self._padded_logits(sequences, prefix)
         length = prefix[0]
         suffixes = [s[length:] for s in sequences]
-        if self.prefix_packing == "auto" and not packing_pays(
-            [len(s) for s in suffixes], length, self._hidden_size()
-        ):
+        sizes = [len(s) for s in suffixes]
+        hidden = int(getattr(self._text_config, "hidden_size", 4096))  # for the cost estimate
+        if self.prefix_packing == "auto" and not packing_pays(sizes, length, hidden):
             return self._padded_logits(sequences, prefix)
         import torch
 
         logits = []
-        for group in packed_groups([len(s) for s in suffixes], length, self.max_packed_mask_elements):
-            size = sum(len(suffixes[i]) for i in group)
+        for group in packed_groups(sizes, length, self.max_packed_mask_elements):
+            size = sum(sizes[i] for i in group)
             if size * (length + size) > self.max_packed_mask_elements:  # one suffix, too long to pack
                 logits.append(self._padded_logits([sequences[i] for i in group], prefix))
             else:

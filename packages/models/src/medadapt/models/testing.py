@@ -13,6 +13,7 @@ __all__ = [
     "TINY_SPECIAL_TOKENS",
     "build_tiny_causal_lm",
     "build_tiny_llava",
+    "tiny_clip_vision_config",
     "train_tiny_tokenizer",
 ]
 
@@ -159,31 +160,32 @@ def _pil_clip_image_processor() -> Any:
     return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
 
 
+def tiny_clip_vision_config() -> Any:
+    """The vision tower of the tiny LLaVA: a 32-px CLIP with 8-px patches (16 patches + CLS), 2 layers of width 32."""
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        projection_dim=32,
+    )
+
+
 def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
     """Write (once) a random-init LLaVA (32-px CLIP, patch 8, tiny Llama) with processor to `out_dir`."""
     recipe = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
 
     def build(tmp: Path) -> None:
-        from transformers import (
-            CLIPVisionConfig,
-            LlavaConfig,
-            LlavaForConditionalGeneration,
-            LlavaProcessor,
-        )
+        from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
         tokenizer = train_tiny_tokenizer(extra_special=(IMAGE_TOKEN,))
         text_config = _text_config("llama", tokenizer)
-        vision_config = CLIPVisionConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            projection_dim=32,
-        )
         config = LlavaConfig(  # type: ignore[call-arg]
-            vision_config=vision_config,
+            vision_config=tiny_clip_vision_config(),
             text_config=text_config,
             image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
             # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
