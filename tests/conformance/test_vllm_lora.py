@@ -1,7 +1,8 @@
 """vLLM LoRA requests: scores of a model spec with `lora` equal the base model with the adapter merged by hand.
 
-The adapter is written in PEFT's file layout from seeded random matrices (no peft needed), and the oracle merges
-W + (alpha / r) · B · A into a plain transformers copy of the base weights: an independent route to the same numbers.
+The adapter is written in PEFT's file layout from seeded random matrices (no peft needed), and the oracle is a plain
+transformers forward pass of a checkpoint with W + (alpha / r) · B · A merged in: an independent route to the same
+numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from medadapt.decoding import option_token_ids
 from medadapt.models.adapter_io import ModelInput
 from medadapt.models.testing import build_tiny_causal_lm
 
-from .conftest import QUESTIONS, SHOTS, _import_engine
+from .conftest import LETTERS, QUESTIONS, SHOTS, _causal_lm_oracle, _import_engine, option_logprobs
 
 pytestmark = [
     pytest.mark.vllm,
@@ -26,7 +27,6 @@ pytestmark = [
 
 RANK, ALPHA = 8, 16
 TARGETS = ("q_proj", "v_proj", "down_proj")
-LETTERS = ["A", "B", "C", "D"]
 
 
 def _write_lora(base: Path, out: Path) -> dict[str, np.ndarray]:
@@ -78,18 +78,18 @@ def _write_lora(base: Path, out: Path) -> dict[str, np.ndarray]:
     return deltas
 
 
-def _merged_log_softmax(base: Path, deltas: dict[str, np.ndarray], ids: list[int]) -> np.ndarray:
-    """float64 log-probs of the next token from a plain transformers forward pass of base + deltas."""
+def _merged_checkpoint(base: Path, deltas: dict[str, np.ndarray], out: Path) -> Path:
+    """A copy of the base checkpoint with every delta added to its weight (the LoRA merged by hand)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, delta in deltas.items():
             params[name] += torch.from_numpy(delta)
-        logits = model(input_ids=torch.tensor([ids])).logits[0, -1].double()
-    return torch.log_softmax(logits, dim=-1).numpy()
+    model.save_pretrained(out)
+    return out
 
 
 def test_lora_request_scores_equal_merged_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,14 +110,13 @@ def test_lora_request_scores_equal_merged_weights(tmp_path: Path, monkeypatch: p
         result = adapter.score_options(prompts, options)
         assert result.status == ["ok"] * len(prompts)
         table = options.padded()
+        merged = _causal_lm_oracle(_merged_checkpoint(base, deltas, tmp_path / "merged"), adapter.encode)
+        unmerged = _causal_lm_oracle(base, adapter.encode)
         for i, prompt in enumerate(prompts):
-            ids = adapter.encode(prompt.text)
-            merged = _merged_log_softmax(base, deltas, ids)
-            expected = np.array([np.log(np.exp(merged[row[row >= 0]]).sum()) for row in table])
+            expected, _ = option_logprobs(merged(prompt), table)
             np.testing.assert_allclose(result.logprobs[i], expected, atol=2e-4, rtol=0)
             # The adapter matters: without it the same options score differently.
-            unmerged = _merged_log_softmax(base, {}, ids)
-            without = np.array([np.log(np.exp(unmerged[row[row >= 0]]).sum()) for row in table])
+            without, _ = option_logprobs(unmerged(prompt), table)
             assert np.max(np.abs(expected - without)) > 1e-2
     finally:
         adapter.close()
