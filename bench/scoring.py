@@ -147,7 +147,8 @@ def main() -> None:
     prompts, gold = build_prompts(adapter, args.data, args.subject, args.n)
     options = option_token_ids(adapter.tokenizer, LETTERS, policy="study")
     option_ids = [ids[0] for ids in options.ids]
-    lengths = [len(adapter.encode(p)) for p in prompts]
+    encoded = [adapter.encode(p) for p in prompts]
+    lengths = [len(ids) for ids in encoded]
     n = len(prompts)
 
     # Warm-up (cold caches and lazy initialisation are not what we measure): two prompts through every path.
@@ -198,7 +199,7 @@ def main() -> None:
     assert study is not None
     load_after = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     accuracy = float(np.mean([LETTERS[p] == g for p, g in zip(study, gold, strict=True)]))
-    shared = common_prefix_length([adapter.encode(p) for p in prompts])
+    shared = common_prefix_length(encoded)
     mean_len = sum(lengths) / len(lengths)
     ceiling = mean_len / (mean_len - shared)  # tokens per question without reuse / with reuse
     ratios = {key: [a / b for a, b in zip(seconds["study"], seconds[key], strict=True)] for key in paths}
