@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import binom
 
-from medadapt.stats.inputs import Correctness, Groups, PairedCorrectness, paired_correctness
+from medadapt.stats.inputs import (
+    Correctness,
+    Groups,
+    PairedCorrectness,
+    paired_correctness,
+    without_single_cluster,
+)
 
 # Sign-flip distributions are enumerated exactly up to this many distinct sums (|Σ| range); above, Monte Carlo.
 EXACT_SUM_LIMIT = 1_000_000
@@ -40,6 +46,7 @@ class PermutationResult:
     exact: bool
     n_flipped_units: int
     n_resamples: int | None
+    notes: tuple[str, ...] = ()
 
 
 def _unit_sums(pair: PairedCorrectness) -> NDArray[np.int64]:
@@ -96,8 +103,9 @@ def permutation_test(
     exact=None enumerates the sign-flip distribution exactly whenever it is small enough (always for item-level
     data up to a million items; then it equals exact McNemar), else draws `n_resamples` random flips.
     """
-    pair = paired_correctness(correct_a, correct_b, groups)
-    return permutation_from_pair(pair, n_resamples=n_resamples, seed=seed, exact=exact)
+    pair, notes = without_single_cluster(paired_correctness(correct_a, correct_b, groups), "item-level test")
+    result = permutation_from_pair(pair, n_resamples=n_resamples, seed=seed, exact=exact)
+    return replace(result, notes=notes)
 
 
 def permutation_from_pair(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from medadapt.stats.bootstrap import Method, PairedResult, paired_bootstrap, resolve_rule
-from medadapt.stats.inputs import Correctness, Groups, paired_correctness
+from medadapt.stats.inputs import Correctness, Groups, paired_correctness, without_single_cluster
 from medadapt.stats.multiplicity import correct_pvalues
 from medadapt.stats.verdicts import RuleKind, Verdict, VerdictRule, verdicts_from_pvalue
 
@@ -18,13 +18,18 @@ Cells = Mapping[str, tuple[Correctness, Correctness]] | Sequence[tuple[str, Corr
 
 @dataclass(frozen=True)
 class CellComparison:
-    """One cell of a family: its bootstrap result, its test's raw and corrected p-value, and the family verdict."""
+    """One cell of a family: its bootstrap result, its test's raw and corrected p-value, and the family verdict.
+
+    decided_by: what produced `verdict` ("interval", "holm-corrected bootstrap p-value", or the exact test that
+    decides a cell with few discordant items, e.g. "exact McNemar (4 discordant < 10)").
+    """
 
     name: str
     result: PairedResult
     p_value: float
     p_corrected: float
     verdict: Verdict
+    decided_by: str = "interval"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON reports."""
@@ -71,6 +76,13 @@ def _cell_list(cells: Cells) -> list[tuple[str, Correctness, Correctness]]:
     return listed
 
 
+def _pvalue_decision(rule: VerdictRule, result: PairedResult) -> str:
+    """How a cell's verdict was made under a p-value rule: which (corrected) p-value decided it."""
+    which = result.decided_by if rule.test == "bootstrap" and result.decided_by != "interval" else None
+    base = which or f"{rule.test} p-value"
+    return base if rule.correction == "none" else f"{rule.correction}-corrected {base}"
+
+
 def compare_family(
     cells: Cells,
     n_resamples: int = 10_000,
@@ -105,21 +117,25 @@ def compare_family(
             raise ValueError(f"cell {name!r}: {error}") from error
         results.append(result)
         if verdict_rule.test == "bootstrap":
-            raw.append(result.p_value)
+            raw.append(result.p_value)  # the exact test's where it decided the cell
         else:
             from medadapt.stats.exact_tests import named_test_pvalue
 
-            pair = paired_correctness(a, b, cell_groups)
+            pair = without_single_cluster(paired_correctness(a, b, cell_groups), "item-level test")[0]
             raw.append(named_test_pvalue(verdict_rule.test, pair, n_resamples, result.seed))
     corrected = correct_pvalues(raw, verdict_rule.correction, verdict_rule.alpha)
     if verdict_rule.kind == "pvalue":
         deltas = np.array([r.delta for r in results])
         verdicts = verdicts_from_pvalue(deltas, corrected, verdict_rule.alpha)
+        decided = [_pvalue_decision(verdict_rule, r) for r in results]
     else:
         verdicts = [r.verdict for r in results]
+        decided = [r.decided_by for r in results]
     comparisons = tuple(
-        CellComparison(name=name, result=r, p_value=float(p), p_corrected=float(q), verdict=v)
-        for (name, _, _), r, p, q, v in zip(listed, results, raw, corrected, verdicts, strict=True)
+        CellComparison(name=name, result=r, p_value=float(p), p_corrected=float(q), verdict=v, decided_by=d)
+        for (name, _, _), r, p, q, v, d in zip(
+            listed, results, raw, corrected, verdicts, decided, strict=True
+        )
     )
     return FamilyResult(
         cells=comparisons,

@@ -109,9 +109,21 @@ def group_codes(groups: Groups, n: int, ids: Sequence[Hashable] | None) -> tuple
             )
     lookup: dict[Hashable, int] = {}
     codes = np.fromiter((lookup.setdefault(g, len(lookup)) for g in labels), dtype=np.int64, count=n)
-    if len(lookup) < 2:
-        raise ValueError(f"groups defines {len(lookup)} cluster; a clustered bootstrap needs at least 2")
     return codes, len(lookup)
+
+
+def without_single_cluster(
+    pair: PairedCorrectness, fallback: str
+) -> tuple[PairedCorrectness, tuple[str, ...]]:
+    """Drop a grouping that puts every item in one cluster, with a note saying so.
+
+    Resampling one cluster always redraws the same data (a zero-width interval), so a test set whose items all
+    share one subject or image is analysed item by item instead; `fallback` names what is used ("item
+    bootstrap"). Returns the pair unchanged and no note when there is no grouping or at least two clusters.
+    """
+    if pair.group_codes is None or (pair.n_groups or 0) >= 2:
+        return pair, ()
+    return PairedCorrectness(a=pair.a, b=pair.b, ids=pair.ids), (f"one cluster: {fallback} used",)
 
 
 def paired_correctness(

@@ -53,23 +53,67 @@ def bca_levels(
     return np.where(denominator > 0, levels, (z > 0).astype(np.float64))
 
 
-def inverted_pvalue(
-    draws: NDArray[np.float64], z0: NDArray[np.float64], acceleration: NDArray[np.float64], null: float = 0.0
+def crossing_level(
+    sorted_draws: NDArray[np.float64], n_on_left: NDArray[np.int64], null: float
 ) -> NDArray[np.float64]:
-    """Two-sided p-value: 1 - the largest confidence whose interval (same method) still excludes `null`.
+    """The quantile level at which the interpolated quantile function of each sorted row crosses `null`.
 
-    With z0 = a = 0 this is twice the smaller bootstrap tail beyond `null`; with the BCa z0 and a it inverts the
-    BCa interval, so `p < 1 - confidence` agrees with `null` lying outside that interval. Tails are smoothed by
-    +1/2 and floored at 1 / (B + 1): B draws cannot support a smaller p-value.
+    `n_on_left` is the number of draws left of the crossing (draws <= null for the last level whose quantile is
+    still <= null; draws < null for the first level whose quantile is >= null). Levels are on `row_quantiles`'s
+    scale, so a quantile at level L lies beyond `null` exactly when L lies beyond the returned level.
     """
-    b = draws.shape[1]
-    below = (draws < null).sum(axis=1)
-    equal = (draws == null).sum(axis=1)
-    share = (below + 0.5 * equal + 0.5) / (b + 1)
-    w = ndtri(share) - z0
-    denominator = 1.0 + acceleration * w
+    b = sorted_draws.shape[1]
+    inner = np.clip(n_on_left - 1, 0, b - 2)[:, None]
+    below = np.take_along_axis(sorted_draws, inner, axis=1)[:, 0]
+    above = np.take_along_axis(sorted_draws, inner + 1, axis=1)[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        z_alpha = w / denominator - z0
-    p = 2.0 * ndtr(-np.abs(z_alpha))
-    p = np.where(denominator > 0, p, 0.0)
-    return np.clip(p, 1.0 / (b + 1), 1.0)
+        position = inner[:, 0] + (null - below) / (above - below)
+    level = position / (b - 1)
+    return np.where(n_on_left <= 0, 0.0, np.where(n_on_left >= b, 1.0, level))
+
+
+def _alpha_at_level(
+    level: NDArray[np.float64], z0: NDArray[np.float64], acceleration: NDArray[np.float64], upper: bool
+) -> NDArray[np.float64]:
+    """The α whose interval (percentile: z0 = a = 0, else BCa) puts its lower/upper quantile level at `level`."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # levels 0 and 1 are replaced below
+        w = ndtri(level) - z0
+        denominator = 1.0 + acceleration * w
+        z = w / denominator - z0
+    alpha = 2.0 * ndtr(-z if upper else z)
+    # A crossing at level 0 or 1, or beyond the pole of the BCa map (extreme acceleration only): that bound
+    # excludes `null` at every confidence.
+    return np.where((denominator > 0) & (level > 0.0) & (level < 1.0), alpha, 0.0)
+
+
+def inverted_pvalue(
+    sorted_draws: NDArray[np.float64],
+    z0: NDArray[np.float64],
+    acceleration: NDArray[np.float64],
+    null: float = 0.0,
+) -> NDArray[np.float64]:
+    """Two-sided p-value: the α at which the (1 - α) interval of the same method has `null` on an endpoint.
+
+    The interval is inverted exactly as `row_quantiles` computes it (linear interpolation between sorted draws),
+    so for every α: p < α  ⇔  `null` lies outside the closed (1 - α) interval, and p >= α  ⇔  the interval
+    contains it (an endpoint equal to `null` counts as inside: a tie). The CI rule and the p-value rule thus give
+    the same verdict. Floored at 1 / (B + 1): B draws cannot support a smaller p-value.
+    """
+    b = sorted_draws.shape[1]
+    at_or_below = (sorted_draws <= null).sum(axis=1)
+    below = (sorted_draws < null).sum(axis=1)
+    # The lower bound exceeds `null` iff its level is above the last level whose quantile is <= null.
+    last_not_above = crossing_level(sorted_draws, at_or_below, null)
+    alpha_low = np.where(
+        at_or_below == 0,
+        0.0,
+        np.where(at_or_below >= b, np.inf, _alpha_at_level(last_not_above, z0, acceleration, upper=False)),
+    )
+    # The upper bound is below `null` iff its level is below the first level whose quantile is >= null.
+    first_not_below = crossing_level(sorted_draws, below, null)
+    alpha_high = np.where(
+        below >= b,
+        0.0,
+        np.where(below == 0, np.inf, _alpha_at_level(first_not_below, z0, acceleration, upper=True)),
+    )
+    return np.clip(np.minimum(alpha_low, alpha_high), 1.0 / (b + 1), 1.0)

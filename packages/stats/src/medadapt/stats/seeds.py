@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from medadapt.stats.bootstrap import Method, PairedResult, bootstrap_table, paired_bootstrap, resolve_rule
-from medadapt.stats.inputs import Correctness, Groups, PairedCorrectness, paired_correctness
+from medadapt.stats.inputs import (
+    Correctness,
+    Groups,
+    PairedCorrectness,
+    paired_correctness,
+    without_single_cluster,
+)
 from medadapt.stats.resampling import unit_table
 from medadapt.stats.verdicts import RuleKind, VerdictRule, verdicts_from_pvalue
 
@@ -41,7 +47,8 @@ def compare_seeds(
     correct_a[s] / correct_b[s]: per-item correctness of run s (same items in every run; arrays or id mappings).
     The combined comparison averages each item's correctness over seeds and bootstraps items (or `groups`), so
     seed-to-seed variation is averaged while the item sampling stays paired; its Δ is the mean of per-seed Δs.
-    The combined p-value is the bootstrap's (McNemar does not apply to averaged correctness).
+    The combined p-value is the bootstrap's (McNemar does not apply to averaged correctness); with fewer than 10
+    discordant (item, seed) pairs the exact sign-flip test over items (or clusters) of summed differences decides.
     """
     if isinstance(correct_a, Mapping) or isinstance(correct_b, Mapping):
         raise ValueError("correct_a and correct_b must be sequences with one entry per seed (not a mapping)")
@@ -58,6 +65,8 @@ def compare_seeds(
             pairs.append(paired_correctness(a, b, groups))
         except ValueError as error:
             raise ValueError(f"seed {s}: {error}") from error
+    notes = without_single_cluster(pairs[0], "item bootstrap")[1]
+    pairs = [without_single_cluster(pair, "item bootstrap")[0] for pair in pairs]
     reference = pairs[0]
     pairs = [reference] + [
         _in_reference_order(pair, reference, s) for s, pair in enumerate(pairs[1:], start=1)
@@ -69,12 +78,23 @@ def compare_seeds(
     # Seed-averaged difference per item, kept integer: Σ_s (a_s - b_s) = n_seeds × mean difference.
     summed = np.sum([p.a.astype(np.int64) - p.b.astype(np.int64) for p in pairs], axis=0)
     n_seeds = len(pairs)
+    n_a_only = int(np.sum([p.a > p.b for p in pairs]))
+    n_b_only = int(np.sum([p.a < p.b for p in pairs]))
+    over = "clusters" if reference.group_codes is not None else "items"
     arrays = bootstrap_table(
-        unit_table(summed, reference.group_codes, scale=n_seeds), n_resamples, confidence, method, seed
+        unit_table(summed, reference.group_codes, scale=n_seeds),
+        n_resamples,
+        confidence,
+        method,
+        seed,
+        n_a_only + n_b_only,
+        f"exact sign-flip test over {over}",
     )
-    verdict = arrays.verdict[0]
+    verdict, decided_by = arrays.verdict[0], arrays.decided_by[0]
     if verdict_rule.kind == "pvalue":
         verdict = verdicts_from_pvalue(arrays.delta, arrays.p_value, verdict_rule.alpha)[0]
+        if decided_by == "interval":
+            decided_by = "bootstrap p-value"
     accuracy_a = float(np.mean([p.a.mean() for p in pairs]))
     accuracy_b = float(np.mean([p.b.mean() for p in pairs]))
     combined = PairedResult(
@@ -92,12 +112,15 @@ def compare_seeds(
         seed=int(seed),
         accuracy_a=accuracy_a,
         accuracy_b=accuracy_b,
-        n_a_only=int(np.sum([p.a > p.b for p in pairs])),
-        n_b_only=int(np.sum([p.a < p.b for p in pairs])),
+        n_a_only=n_a_only,
+        n_b_only=n_b_only,
         se=float(arrays.se[0]),
+        p_value_test=arrays.p_value_test[0],
         n_groups=reference.n_groups,
         bias_correction=float(arrays.bias_correction[0]) if method == "bca" else None,
         acceleration=float(arrays.acceleration[0]) if method == "bca" else None,
+        decided_by=decided_by,
+        notes=notes,
     )
     return SeedComparison(per_seed=per_seed, combined=combined)
 

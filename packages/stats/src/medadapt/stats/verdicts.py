@@ -48,13 +48,16 @@ class VerdictRule:
 
     def describe(self, method: str = "percentile", in_family: bool = False) -> str:
         """One line naming the rule, recorded in every result so a verdict can be reproduced."""
+        small = f"; with < 10 discordant items: exact test p >= {self.alpha:.3g} instead"
         if self.kind == "ci":
             return (
-                f"tie iff 0 in the {self.confidence:.0%} {method} bootstrap CI of Δaccuracy; else sign of Δ"
+                f"tie iff 0 in the {self.confidence:.0%} {method} bootstrap CI of Δaccuracy (endpoints included); "
+                f"else sign of Δ{small}"
             )
         correction = self.correction if in_family else "none"
         which = f"{correction}-corrected " if correction != "none" else ""
-        return f"tie iff {which}{self.test} p >= {self.alpha:.3g}; else sign of Δ"
+        rule = f"tie iff {which}{self.test} p >= {self.alpha:.3g}; else sign of Δ"
+        return rule + small if self.test == "bootstrap" else rule
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON reports."""
