@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from medadapt.decoding.inputs import numpy_logits_dtype
+from medadapt.decoding.inputs import ids_as_int64, numpy_logits_dtype
 from medadapt.decoding.reference import InvalidRowError, describe_invalid_rows
 from medadapt.decoding.result import ConstrainedResult
 
@@ -60,8 +60,11 @@ def _torch_current_stream(logits: object) -> int | None:
     return int(torch.cuda.current_stream(logits.device).cuda_stream)  # type: ignore[attr-defined]
 
 
-def _ids_for_kernel(allowed_ids: object, batch: int) -> np.ndarray:
-    """int64 C-contiguous [B, K] ids; values are range-checked in C++ (one pass, no numpy temporaries)."""
+def _ids_for_kernel(allowed_ids: object, batch: int, vocab: int) -> np.ndarray:
+    """int64 C-contiguous [B, K] ids; values are range-checked in C++ (one pass, no numpy temporaries).
+
+    Unsigned ids are range-checked here, before the cast to int64 could wrap huge ones to negative numbers.
+    """
     if hasattr(allowed_ids, "__dlpack__") and not isinstance(allowed_ids, np.ndarray):
         cpu = getattr(allowed_ids, "cpu", None)
         allowed_ids = np.from_dlpack(cpu() if cpu is not None else allowed_ids)
@@ -74,7 +77,7 @@ def _ids_for_kernel(allowed_ids: object, batch: int) -> np.ndarray:
         ids = np.broadcast_to(ids, (batch, ids.shape[0]))
     if ids.ndim != 2:
         raise ValueError(f"allowed_ids: expected an int array [B, K] (or [K]), got shape {tuple(ids.shape)}")
-    return np.ascontiguousarray(ids, dtype=np.int64)
+    return ids_as_int64(ids, vocab)
 
 
 def run(
@@ -103,7 +106,7 @@ def run(
         kind = kind or numpy_logits_dtype(logits, dtype)
         if logits.ndim != 2:
             raise ValueError(f"logits: expected a 2-D [B, V] array, got shape {tuple(logits.shape)}")
-        ids = _ids_for_kernel(allowed_ids, logits.shape[0])
+        ids = _ids_for_kernel(allowed_ids, logits.shape[0], logits.shape[1])
         out = _core.constrained_logprobs(logits, kind, ids, -1 if threads is None else int(threads), isa)
     else:
         if dtype is not None:
@@ -111,7 +114,7 @@ def run(
         shape = tuple(getattr(logits, "shape", ()))
         if len(shape) != 2:
             raise ValueError(f"logits: expected a 2-D [B, V] tensor, got shape {shape}")
-        ids = _ids_for_kernel(allowed_ids, int(shape[0]))
+        ids = _ids_for_kernel(allowed_ids, int(shape[0]), int(shape[1]))
         if backend == "cuda":
             if stream is None:
                 stream = _torch_current_stream(logits)

@@ -65,6 +65,28 @@ def _dlpack_to_numpy(tensor: object) -> np.ndarray:
         return np.from_dlpack(cpu() if cpu is not None else widened)
 
 
+def _out_of_range(ids: np.ndarray, bad: np.ndarray, vocab: int) -> ValueError:
+    """The error for the first id flagged in `bad`, printed as the value given (unsigned stays positive)."""
+    row, col = (int(v) for v in np.argwhere(bad)[0])
+    return ValueError(
+        f"allowed_ids: id {ids[row, col].item()} at [{row}, {col}] is out of range for vocabulary size {vocab} "
+        "(valid: 0..V-1, or -1 as padding)"
+    )
+
+
+def ids_as_int64(ids: np.ndarray, vocab: int) -> np.ndarray:
+    """An integer [B, K] ids array as C-contiguous int64, range-checking unsigned ids before the cast.
+
+    Casting wraps uint64 ids of 2**63 and more to negative numbers (2**64 - 1 would become the -1 padding), so
+    unsigned ids are checked against the vocabulary first and reported as the positive numbers given.
+    """
+    if ids.dtype.kind == "u":
+        bad = ids >= vocab
+        if bad.any():
+            raise _out_of_range(ids, bad, vocab)
+    return np.ascontiguousarray(ids, dtype=np.int64)
+
+
 def check_allowed_ids(allowed_ids: object, batch: int, vocab: int) -> np.ndarray:
     """allowed_ids as a C-contiguous int64 [B, K] array, every id in [0, V) or -1, no empty row."""
     if hasattr(allowed_ids, "__dlpack__") and not isinstance(allowed_ids, np.ndarray):
@@ -81,14 +103,10 @@ def check_allowed_ids(allowed_ids: object, batch: int, vocab: int) -> np.ndarray
         raise ValueError(f"allowed_ids: has {ids.shape[0]} rows but logits has {batch}")
     if ids.shape[1] == 0:
         raise ValueError("allowed_ids: K is 0, every row needs at least one allowed id")
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    ids = ids_as_int64(ids, vocab)
     bad = (ids < -1) | (ids >= vocab)
     if bad.any():
-        row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(
-            f"allowed_ids: id {int(ids[row, col])} at [{row}, {col}] is out of range for vocabulary size {vocab} "
-            "(valid: 0..V-1, or -1 as padding)"
-        )
+        raise _out_of_range(ids, bad, vocab)
     empty = (ids < 0).all(axis=1)
     if empty.any():
         raise ValueError(
