@@ -31,18 +31,24 @@ class TaskSplits:
 
 
 def _load(task: str, data_dir: Path, split: str, study_compat: bool) -> Any | None:
-    """A split through medadapt-prompts, or None when the data on disk does not have it."""
+    """A split through medadapt-prompts, or None when the data on disk does not have it.
+
+    Only `MissingSplitError` (no file for this split) means "carve it from the test set"; it is decided by the
+    exception's type, never by its text. Anything else — a malformed or undecodable file, a repeated item id, a
+    data dir that is a file — stops the run with the loader's message, which names the file and line.
+    """
     from medadapt.prompts import load_task
+    from medadapt.prompts.tasks.task_data import MissingSplitError
 
     try:
         return load_task(task, data_dir, split, study_compat=study_compat)
-    except FileNotFoundError as exc:
+    except MissingSplitError as exc:
         if split == "test":
-            raise StudyError(f"task {task!r}: data file missing: {exc.filename or exc}") from None
+            raise StudyError(f"task {task!r}: data file missing: {exc}") from None
         return None
-    except (KeyError, ValueError) as exc:
-        if split != "test" and "split" in str(exc).lower():
-            return None
+    except FileNotFoundError as exc:
+        raise StudyError(f"task {task!r} ({split}): data file missing: {exc.filename or exc}") from None
+    except (OSError, KeyError, ValueError) as exc:
         raise StudyError(f"task {task!r} ({split}): {exc}") from None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from medadapt.prompts.tasks.task_data import MissingSplitError
+
 
 def find_file(
     folder: Path, names: Sequence[str], *, accept: Callable[[Path], bool] | None = None
@@ -27,4 +29,14 @@ def require_file(folder: Path, names: Sequence[str], what: str, **kwargs: Callab
     found = find_file(folder, names, **kwargs)
     if found is None:
         raise FileNotFoundError(f"{what}: none of {list(names)} found under {folder}")
+    return found
+
+
+def require_split_file(
+    folder: Path, names: Sequence[str], what: str, **kwargs: Callable[[Path], bool]
+) -> Path:
+    """The file holding one split; its absence is a MissingSplitError (the data has no such split)."""
+    found = find_file(folder, names, **kwargs)
+    if found is None:
+        raise MissingSplitError(f"{what}: none of {list(names)} found under {folder}")
     return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medadapt.prompts.tasks.task_data import MissingSplitError
+
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
@@ -49,11 +51,11 @@ def read_hf_split(folder: Path, split: str) -> tuple[list[dict[str, Any]], str]:
     if (folder / "dataset_dict.json").is_file():
         dataset_dict = datasets.load_from_disk(str(folder))
         if split not in dataset_dict:
-            raise FileNotFoundError(f"{folder}: split {split!r} not saved (have {list(dataset_dict)})")
+            raise MissingSplitError(f"{folder}: split {split!r} not saved (have {list(dataset_dict)})")
         return [dict(row) for row in dataset_dict[split]], f"{folder} [{split}]"
     files = _split_files(folder, split)
     if not files:
-        raise FileNotFoundError(
+        raise MissingSplitError(
             f"{folder}: no files for split {split!r} (looked for {split}.jsonl/json/parquet/csv)"
         )
     builder = _BUILDERS[files[0].suffix]

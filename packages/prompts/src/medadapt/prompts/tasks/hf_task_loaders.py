@@ -16,7 +16,7 @@ from medadapt.prompts.tasks.registry import TaskSpec
 from medadapt.prompts.tasks.row_reading import text_field
 from medadapt.prompts.tasks.sense_loaders import read_sense_map, sense_examples
 from medadapt.prompts.tasks.study_splits import hf_train_test_split, sklearn_split
-from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData
+from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData, refuse_duplicate_ids
 from medadapt.prompts.tasks.text_loaders import PUBMEDQA_OPTIONS, medmcqa_example, medqa_example
 
 
@@ -38,6 +38,7 @@ def load_hf_task(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         examples = [
             medmcqa_example(spec, split, r, source, n, one_based=False) for n, r in enumerate(rows, start=1)
         ]
+        refuse_duplicate_ids(source, enumerate((e.id for e in examples), start=1))
         if split != "test":
             train_idx, val_idx = hf_train_test_split(len(examples), test_size=0.2, seed=42)
             examples = [examples[i] for i in (train_idx if split == "train" else val_idx)]

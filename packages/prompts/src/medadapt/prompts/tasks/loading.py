@@ -12,7 +12,7 @@ from medadapt.prompts.tasks.hf_task_loaders import load_hf_task
 from medadapt.prompts.tasks.n2c2_loaders import RECORD_FILES, load_n2c2
 from medadapt.prompts.tasks.registry import TaskSpec, get_task
 from medadapt.prompts.tasks.sense_loaders import load_sense
-from medadapt.prompts.tasks.task_data import TaskData
+from medadapt.prompts.tasks.task_data import TaskData, refuse_duplicate_ids
 from medadapt.prompts.tasks.text_loaders import (
     has_original_files,
     load_ehrnoteqa,
@@ -78,14 +78,20 @@ def load_task(
     if split not in spec.splits:
         raise ValueError(f"{name}: split must be one of {spec.splits}, got {split!r}")
     data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"{name}: data directory {data_dir} is a file, not a directory")
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{name}: data directory {data_dir} does not exist")
     folder = task_folder(spec, data_dir)
     chosen = detect_layout(spec, folder) if layout == "auto" else layout
     if chosen == "hf":
-        return load_hf_task(spec, folder, split, study_compat)
-    if chosen != "original":
+        data = load_hf_task(spec, folder, split, study_compat)
+    elif chosen != "original":
         raise ValueError(f"layout must be 'auto', 'original' or 'hf', got {layout!r}")
-    if spec.family not in _ORIGINAL:
+    elif spec.family not in _ORIGINAL:
         raise FileNotFoundError(f"{name}: only the Hugging Face layout exists for this task (layout='hf')")
-    return _ORIGINAL[spec.family](spec, folder, split, study_compat)
+    else:
+        data = _ORIGINAL[spec.family](spec, folder, split, study_compat)
+    # Loaders that read ids from the data refuse repeats with file and line; this catches any other source.
+    refuse_duplicate_ids(", ".join(data.sources) or str(folder), ((None, e.id) for e in data.examples))
+    return data

@@ -10,7 +10,7 @@ from typing import Any
 from medadapt.prompts.example import QAExample
 from medadapt.prompts.tasks.registry import TaskSpec
 from medadapt.prompts.tasks.study_splits import hf_train_test_split
-from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData
+from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, MissingSplitError, TaskData
 
 N2C2_OPTIONS: tuple[str, ...] = ("Yes", "No", "Questionable")
 JUDGMENT_TO_OPTION = {"Y": "Yes", "N": "No", "Q": "Questionable"}
@@ -154,7 +154,7 @@ def load_n2c2(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     records = [folder / n for n in RECORD_FILES[part] if (folder / n).is_file()]
     annotations = [folder / n for n in ANNOTATION_FILES[part] if (folder / n).is_file()]
     if not records or not annotations:
-        raise FileNotFoundError(
+        raise MissingSplitError(
             f"{spec.name} {split}: need {RECORD_FILES[part]} and one of {ANNOTATION_FILES[part]} in {folder}"
         )
     drops = FilterCounter()

@@ -1,9 +1,11 @@
-"""What a loader returns (`TaskData`) and the error it raises for a malformed row (`DataFormatError`)."""
+"""What a loader returns (`TaskData`), the error it raises for a malformed row (`DataFormatError`), and the error
+for a split the data on disk does not have (`MissingSplitError`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 from medadapt.prompts.example import QAExample
@@ -20,6 +22,28 @@ class DataFormatError(ValueError):
         where = self.path if line is None else f"{self.path}:{line}"
         what = "" if field is None else f" field {field!r}"
         super().__init__(f"{where}:{what} {problem}")
+
+
+class MissingSplitError(FileNotFoundError):
+    """The data on disk has no file for this split (MedQA's release ships its test file only, for instance).
+
+    A caller may carve such a split from another one; every other loading error (a malformed file, a file that
+    cannot be decoded) must stop the run. Deciding by exception type, never by message text, keeps the two apart.
+    """
+
+
+def refuse_duplicate_ids(
+    path: Path | str, ids: Iterable[tuple[int | None, Hashable]], field: str = "id"
+) -> None:
+    """Raise DataFormatError at the first item id seen twice, naming both lines (results are keyed by id, so a
+    repeated id would silently score one item instead of two)."""
+    first_line: dict[Hashable, int | None] = {}
+    for line, item_id in ids:
+        if item_id in first_line:
+            earlier = first_line[item_id]
+            where = f" (first at line {earlier})" if earlier is not None else ""
+            raise DataFormatError(path, line, field, f"duplicate item id {item_id!r}{where}")
+        first_line[item_id] = line
 
 
 @dataclasses.dataclass

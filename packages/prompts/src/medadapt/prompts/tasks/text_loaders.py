@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.prompts.example import QAExample
-from medadapt.prompts.tasks.file_lookup import find_file, require_file
+from medadapt.prompts.tasks.file_lookup import find_file, require_file, require_split_file
 from medadapt.prompts.tasks.registry import TaskSpec
 from medadapt.prompts.tasks.row_reading import field, read_csv_rows, read_json, read_jsonl, text_field
 from medadapt.prompts.tasks.study_splits import hf_train_test_split, study_three_way_split
-from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData
+from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData, refuse_duplicate_ids
 
 # MedMCQA options the study rewrote by hand (`clean_option`); only the fixes STUDY.md quotes are known here.
 MEDMCQA_OPTION_FIXES: dict[str, str] = {
@@ -74,9 +74,11 @@ def load_medqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> 
     """MedQA US (jind11/MedQA `data_clean/questions/US`): 5 options `{split}.jsonl`, 4 options `phrases_no_exclude_*`."""
     source_split = {"train": "train", "val": "dev", "test": "test"}[split]
     if spec.subset == "4_options":
-        path = require_file(folder, [f"phrases_no_exclude_{source_split}.jsonl"], f"{spec.name} {split}")
+        path = require_split_file(
+            folder, [f"phrases_no_exclude_{source_split}.jsonl"], f"{spec.name} {split}"
+        )
     else:
-        path = require_file(
+        path = require_split_file(
             folder,
             [f"{source_split}.jsonl"],
             f"{spec.name} {split}",
@@ -116,10 +118,10 @@ def medmcqa_example(
 def load_medmcqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
     """MedMCQA release: test = official `dev.json`; train/val = 80/20 of `train.json` (HF split, seed 42)."""
     name = "dev.json" if split == "test" else "train.json"
-    path = require_file(folder, [name], f"{spec.name} {split}")
-    examples = [
-        medmcqa_example(spec, split, row, path, line, one_based=True) for line, row in read_jsonl(path)
-    ]
+    path = require_split_file(folder, [name], f"{spec.name} {split}")
+    rows = list(read_jsonl(path))
+    examples = [medmcqa_example(spec, split, row, path, line, one_based=True) for line, row in rows]
+    refuse_duplicate_ids(path, ((line, e.id) for (line, _), e in zip(rows, examples, strict=True)))
     n_read = len(examples)
     if split != "test":
         train_idx, val_idx = hf_train_test_split(len(examples), test_size=0.2, seed=42)
@@ -159,11 +161,11 @@ def pubmedqa_example(
 def load_pubmedqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
     """PubMedQA: test = the official 500 ids; val = the other 500 PQA-L; train = PQA-A (`ori_pqaa.json`)."""
     if split == "train":
-        path = require_file(folder, ["ori_pqaa.json"], "pubmedqa train (PQA-A, artificial)")
+        path = require_split_file(folder, ["ori_pqaa.json"], "pubmedqa train (PQA-A, artificial)")
         records = read_json(path)
         examples = [pubmedqa_example(spec, split, str(k), v, path) for k, v in records.items()]
         return TaskData(spec.name, split, examples, {}, len(examples), (str(path),))
-    path = require_file(folder, ["ori_pqal.json"], f"pubmedqa {split}")
+    path = require_split_file(folder, ["ori_pqal.json"], f"pubmedqa {split}")
     truth_path = require_file(folder, ["test_ground_truth.json"], "pubmedqa test ids")
     records = read_json(path)
     truth = read_json(truth_path)
@@ -191,7 +193,7 @@ def load_mmlu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     assert spec.subset is not None
     subject = spec.subset.replace("-", "_")
     source_split = {"train": "dev", "val": "val", "test": "test"}[split]
-    path = require_file(folder, [f"{subject}_{source_split}.csv"], f"{spec.name} {split}")
+    path = require_split_file(folder, [f"{subject}_{source_split}.csv"], f"{spec.name} {split}")
     examples: list[QAExample] = []
     for line, record in read_csv_rows(path, header=False):
         assert isinstance(record, list)
@@ -239,8 +241,10 @@ def mednli_example(
 def load_mednli(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
     """MedNLI (PhysioNet) `mli_{train,dev,test}_v1.jsonl`; `dev` is the validation split."""
     source_split = {"train": "train", "val": "dev", "test": "test"}[split]
-    path = require_file(folder, [f"mli_{source_split}_v1.jsonl"], f"mednli {split}")
-    examples = [mednli_example(spec, split, row, path, line) for line, row in read_jsonl(path)]
+    path = require_split_file(folder, [f"mli_{source_split}_v1.jsonl"], f"mednli {split}")
+    rows = list(read_jsonl(path))
+    examples = [mednli_example(spec, split, row, path, line) for line, row in rows]
+    refuse_duplicate_ids(path, ((line, e.id) for (line, _), e in zip(rows, examples, strict=True)), "pairID")
     return TaskData(spec.name, split, examples, {}, len(examples), (str(path),))
 
 

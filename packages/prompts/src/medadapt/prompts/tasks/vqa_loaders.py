@@ -16,7 +16,7 @@ from medadapt.prompts.tasks.closed_vqa_options import (
     closed_options,
     normalise_answer,
 )
-from medadapt.prompts.tasks.file_lookup import find_file, require_file
+from medadapt.prompts.tasks.file_lookup import find_file, require_split_file
 from medadapt.prompts.tasks.registry import TaskSpec
 from medadapt.prompts.tasks.row_reading import field, read_json_array, read_jsonl, text_field
 from medadapt.prompts.tasks.study_splits import sklearn_split
@@ -79,7 +79,7 @@ def _vqa_rad_split_rows(
         wanted = {"train": {"freeform", "para"}, "test": {"test_freeform", "test_para"}}[source_split]
         other = {"train": {"test_freeform", "test_para"}, "test": {"freeform", "para", "frame"}}[source_split]
     else:
-        path = require_file(folder, [f"{source_split}set.json"], f"vqa-rad {source_split}")
+        path = require_split_file(folder, [f"{source_split}set.json"], f"vqa-rad {source_split}")
         wanted = {"freeform", "para", "test_freeform", "test_para"}
         other = set()
     image_dir = next(
@@ -156,7 +156,7 @@ def load_vqa_rad(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
 def load_slake(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
     """SLAKE 1.0 json: English closed questions; options from yes/no, the study's rules, or the question."""
     name = {"train": "train.json", "val": "validate.json", "test": "test.json"}[split]
-    path = require_file(folder, [name], f"slake {split}")
+    path = require_split_file(folder, [name], f"slake {split}")
     image_dir = folder / "imgs"
     drops = FilterCounter()
     examples: list[QAExample] = []
@@ -236,7 +236,7 @@ def load_pathvqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         rows: Iterable[tuple[int, Mapping[str, Any]]] = _llava_rows(processed)
         path = processed
     else:
-        path = require_file(folder, [f"{split}_qa.pkl"], f"pathvqa {split}")
+        path = require_split_file(folder, [f"{split}_qa.pkl"], f"pathvqa {split}")
         data = read_plain_pickle(path)
         if not isinstance(data, list):
             raise DataFormatError(path, None, None, f"expected a list of rows, got {type(data).__name__}")
