@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,10 @@ def compare_seeds(
         _in_reference_order(pair, reference, s) for s, pair in enumerate(pairs[1:], start=1)
     ]
     per_seed = tuple(
-        paired_bootstrap(p.a, p.b, n_resamples, confidence, method, seed + s, p.group_codes, rule)
+        replace(
+            paired_bootstrap(p.a, p.b, n_resamples, confidence, method, seed + s, p.group_codes, rule),
+            notes=notes,
+        )
         for s, p in enumerate(pairs)
     )
     # Seed-averaged difference per item, kept integer: Σ_s (a_s - b_s) = n_seeds × mean difference.
