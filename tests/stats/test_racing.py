@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,7 +59,7 @@ def test_every_item_of_a_candidate_is_scored_once_in_order() -> None:
     for candidate in range(6):
         spans = [(start, stop) for c, start, stop in calls if c == candidate]
         assert spans[0][0] == 0
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
         assert spans[-1][1] == result.candidates[candidate].items_scored
 
 

@@ -52,7 +52,7 @@ def block_ends(n_items: int, schedule: RaceSchedule) -> list[int]:
     size = float(schedule.first_block)
     end = 0
     while end < n_items:
-        step = max(schedule.align, int(round(size / schedule.align)) * schedule.align)
+        step = max(schedule.align, round(size / schedule.align) * schedule.align)
         end = min(n_items, end + step)
         ends.append(end)
         size *= schedule.growth
