@@ -52,7 +52,7 @@ def test_shard_writer_skips_done_items_and_dedupes_prompts(tmp_path: Path) -> No
     with ShardWriter(tmp_path, "m--t") as shard:
         shard.add_unit("k1", {"x": 1})
         shard.add_batch([{"hash": "h", "text": "T"}], [record("b"), record("c")])
-        assert shard.accuracy("k1", ["a", "b", "c"]) == pytest.approx(1 / 3)
+        assert shard.correctness("k1", ["a", "b", "c"]) == [True, False, False]
     view = read_store(tmp_path)
     assert sorted(view.records("k1")) == ["a", "b", "c"] and view.duplicates == 0
     shard_dir = tmp_path / "store" / "m--t"

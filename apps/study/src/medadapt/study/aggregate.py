@@ -125,6 +125,7 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                             "decoding": entry["decoding"],
                             "chosen": entry["choice_label"],
                             "candidates": entry["candidates"],
+                            "selection": entry.get("selection"),
                         }
                     )
     results.notes = sorted(set(results.notes))

@@ -110,6 +110,33 @@ def compare(
 
 @app.command()
 @user_errors
+def plan(
+    config: Annotated[Path, typer.Argument(help="study config (YAML)")],
+    tokens_per_second: Annotated[
+        float | None, typer.Option(help="prompt tokens/s of the target hardware (e.g. measured on its GPU)")
+    ] = None,
+    probe: Annotated[bool, typer.Option(help="measure tokens/s here by scoring a few prompts with the first model")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON")] = None,
+) -> None:
+    """What the study will score before it runs: prompts, tokens and time per model × task × phase."""
+    from medadapt.study.config import load_config
+    from medadapt.study.cost_estimate import cost_rows, estimate_costs, probe_tokens_per_second
+    from medadapt.study.plan_table import print_plan
+
+    study = load_config(config)
+    if probe:
+        tokens_per_second = probe_tokens_per_second(study)
+        console.print(f"probe: {tokens_per_second:,.0f} prompt tokens/s with {study.models()[0].label} on this machine")
+    rows = cost_rows(estimate_costs(study), tokens_per_second)
+    print_plan(rows, study, tokens_per_second, console)
+    if json_out is not None:
+        import json
+
+        json_out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+@app.command()
+@user_errors
 def tasks() -> None:
     """List the tasks medadapt-prompts knows."""
     from medadapt.prompts import get_task, list_tasks

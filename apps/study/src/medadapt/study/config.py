@@ -90,6 +90,15 @@ def _setting(value: Any) -> Any:
     return value
 
 
+class Race(_Strict):
+    """How a racing selection drops candidates: blocks of validation items growing geometrically, and the chance
+    of ever dropping a candidate that is not worse than the leader (split over every test of the race)."""
+
+    first_block: int = Field(default=32, ge=1, description="validation items in the first block")
+    growth: float = Field(default=2.0, ge=1.0, description="each block is this many times the previous one")
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="error allowed for dropping a good candidate")
+
+
 class PromptSelection(_Strict):
     """Default prompt only, or model-specific selection on validation (STUDY.md §4)."""
 
@@ -100,6 +109,11 @@ class PromptSelection(_Strict):
     val_seed: int = 42
     test_shot_seed: int = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
     shot_method: Literal["random", "knn"] = "random"
+    strategy: Literal["exhaustive", "racing"] = Field(
+        default="exhaustive", description="every candidate on every item (the study), or a race that drops the "
+        "candidates confidently worse than the leader"
+    )
+    race: Race = Field(default_factory=Race)
 
 
 class FineTune(_Strict):

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from medadapt.study.candidates import PromptChoice, candidate_grid, select_best
+from medadapt.study.candidates import PromptChoice, candidate_grid
 from medadapt.study.config import ModelRef, Setting, StudyConfig
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import model_identity, resolve_spec
+from medadapt.study.selection import select_prompt
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
 from medadapt.study.task_data import TaskSplits, load_study_task
 
@@ -193,6 +194,7 @@ def run_model_task(
         counterpart: str | None,
         candidates: list[dict[str, Any]],
         description: str,
+        selection_summary: dict[str, Any] | None = None,
     ) -> None:
         """Run one prompt choice on the test split and record its entry in the shard plan."""
         key = run_unit(
@@ -212,6 +214,7 @@ def run_model_task(
                 "choice": choice.as_data(),
                 "choice_label": choice.label,
                 "candidates": candidates,
+                "selection": selection_summary,
             }
         )
 
@@ -223,6 +226,7 @@ def run_model_task(
             for decoding in decodings if decodings is not None else study.decodings:
                 where = f"{ref.label} · {task} · {setting.name} · {decoding}"
                 candidates_out: list[dict[str, Any]] = []
+                selection_summary: dict[str, Any] | None = None
                 if forced_choice is not None:
                     chosen = forced_choice
                 else:
@@ -233,20 +237,26 @@ def run_model_task(
                     chosen = grid[0]
                     if len(grid) > 1:
                         step = progress(f"select {where}", len(grid) * len(splits.val))
-                        accuracies = []
-                        for choice in grid:
-                            u = unit("val", setting.shots, decoding, choice, ref.label)
+
+                        def score(
+                            choice: PromptChoice, start: int, stop: int, shots: int = setting.shots,
+                            decoding: str = decoding, picker: ShotPicker = picker, step: Callable[[int], None] = step,
+                        ) -> tuple[str, list[bool]]:
+                            u = unit("val", shots, decoding, choice, ref.label)
                             key = run_unit(
-                                adapter, u, splits.val, picker.for_seed(choice.shot_seed), writer,
+                                adapter, u, splits.val[start:stop], picker.for_seed(choice.shot_seed), writer,
                                 batch_size=batch_size, builder=builder, option_tokens=option_tokens, advance=step,
                             )
-                            accuracy = writer.accuracy(key, val_ids)
-                            accuracies.append(accuracy)
-                            candidates_out.append({"label": choice.label, "key": key, "val_accuracy": accuracy})
-                        chosen = grid[select_best(accuracies)]
+                            return key, writer.correctness(key, val_ids[start:stop])
+
+                        outcome = select_prompt(grid, selection, len(val_ids), score, align=batch_size)
+                        chosen = grid[outcome.chosen]
+                        candidates_out = outcome.candidates
+                        selection_summary = outcome.summary(chosen.label)
                 evaluate_test(
                     writer, picker, setting, decoding, chosen, ref.label,
                     role=role, counterpart=None, candidates=candidates_out, description=f"test {where}",
+                    selection_summary=selection_summary,
                 )
                 for counterpart in counterparts:
                     med_choice = _counterpart_choice(run_dir, counterpart, task, setting.name, decoding)

@@ -79,13 +79,13 @@ class ShardWriter:
         self._done.setdefault(record["key"], set()).add(record["id"])
         self._correct.setdefault(record["key"], {})[record["id"]] = bool(record["correct"])
 
-    def accuracy(self, key: str, ids: Sequence[str]) -> float:
-        """Accuracy of a unit over the given items (all must be stored)."""
+    def correctness(self, key: str, ids: Sequence[str]) -> list[bool]:
+        """Per-item correctness of a unit over the given items (all must be stored)."""
         correct = self._correct.get(key, {})
         missing = [i for i in ids if i not in correct]
         if missing:
             raise KeyError(f"unit {key[:12]} has no prediction for {len(missing)} items, e.g. {missing[0]!r}")
-        return sum(correct[i] for i in ids) / len(ids) if ids else 0.0
+        return [correct[i] for i in ids]
 
 
 @dataclass

@@ -164,6 +164,33 @@ def prompt_sensitivity(results: StudyResults) -> list[dict[str, Any]]:
     return rows
 
 
+def selection_cells(results: StudyResults) -> list[dict[str, Any]]:
+    """Per model × task × setting × decoding: how the prompt was selected and what it cost in scored prompts."""
+    rows = []
+    for sel in results.selections:
+        summary = sel["selection"] or {}
+        n_val = max((c.get("items_scored", 0) for c in sel["candidates"]), default=0)
+        rows.append(
+            {
+                "model": sel["model"],
+                "task": sel["task"],
+                "setting": sel["setting"],
+                "decoding": sel["decoding"],
+                "strategy": summary.get("strategy", "exhaustive"),
+                "candidates": len(sel["candidates"]),
+                "prompts_scored": summary.get("prompts_scored", len(sel["candidates"]) * n_val),
+                "exhaustive_prompts": summary.get("exhaustive_prompts", len(sel["candidates"]) * n_val),
+                "chosen": sel["chosen"],
+                "race": [
+                    {k: c.get(k) for k in ("label", "items_scored", "val_accuracy", "dropped_after", "dropped_by")}
+                    for c in sel["candidates"]
+                    if c.get("dropped_after") is not None
+                ],
+            }
+        )
+    return rows
+
+
 def accuracy_rows(results: StudyResults, confidence: float) -> list[dict[str, Any]]:
     rows = []
     for acc in results.accuracies:
@@ -213,7 +240,10 @@ def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], 
             "settings": [s.name for s in config.settings],
             "decodings": list(config.decodings),
             "statistics": config.statistics.model_dump(mode="json"),
-            "prompt_selection": config.prompt_selection.model_dump(mode="json"),
+            "prompt_selection": {
+                **config.prompt_selection.model_dump(mode="json"),
+                "cells": selection_cells(results),
+            },
             "notes": results.notes,
             "records": results.records,
             "duplicate_records": results.duplicates,
