@@ -99,7 +99,7 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
 
 def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
     """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
-    from medadapt.study.aggregate import Cell, _aligned, _own_entries, _result
+    from medadapt.study.aggregate import _own_entries, _result, paired_cell
 
     if not config.finetune.enabled:
         return []
@@ -117,7 +117,5 @@ def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) 
                 gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
                 if gr is None or mr is None:
                     continue
-                cell = Cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr)
-                _aligned(gr, mr, cell.label)
-                cells.append(cell)
+                cells.append(paired_cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr, config.overlong))
     return cells

@@ -106,8 +106,9 @@ def _ref_overrides(ref: ModelRef) -> dict[str, Any]:
     return updates
 
 
-def model_identity(ref: ModelRef, spec: Any) -> dict[str, Any]:
-    """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints."""
+def model_identity(ref: ModelRef, spec: Any, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints,
+    and the execution settings that change results (`execution.RESULT_FIELDS`; absent when all are defaults)."""
     source = str(getattr(spec, "hf_id_or_path", ref.path or ref.name))
     identity: dict[str, Any] = {
         "name": ref.label,
@@ -123,4 +124,6 @@ def model_identity(ref: ModelRef, spec: Any) -> dict[str, Any]:
     if lora and Path(lora).is_dir():
         identity["lora"] = Path(lora).name
         identity["lora_fingerprint"] = fingerprint_dir(Path(lora))
+    if execution:
+        identity["execution"] = dict(execution)
     return identity
