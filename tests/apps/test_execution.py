@@ -111,3 +111,19 @@ def test_run_key_holds_what_changes_results_only(tmp_path: Path) -> None:
         "engine": "vllm"
     }
     assert identity(engine="vllm", max_model_len=2048) != identity(engine="vllm")
+
+
+def test_a_model_listed_twice_must_have_one_entry(tmp_path: Path) -> None:
+    # models() keeps one entry per name, so a second entry with other execution settings would be ignored silently.
+    data = {
+        "data_dir": str(tmp_path),
+        "pairs": [
+            {"general": {"name": "llama-2-70b", "execution": {"tensor_parallel_size": 4}}, "medical": "meditron-70b"},
+            {"general": {"name": "llama-2-70b", "execution": {"tensor_parallel_size": 2}}, "medical": "med42-v1-70b"},
+        ],
+        "tasks": ["pubmedqa"],
+    }
+    with pytest.raises(StudyError, match="'llama-2-70b' is listed twice with different settings"):
+        parse_config(data, source="test", base=tmp_path)
+    data["pairs"][1]["general"] = data["pairs"][0]["general"]
+    assert len(parse_config(data, source="test", base=tmp_path).models()) == 3

@@ -69,6 +69,7 @@ class StudyResults:
     accuracies: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # pair × task not compared (a model's skip_tasks)
+    uncompared: list[dict[str, Any]] = field(default_factory=list)  # cells with every item too long (overlong: exclude)
     records: int = 0
     duplicates: int = 0
 
@@ -220,4 +221,21 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
     from medadapt.study.finetune_phase import collect_finetune_cells
 
     results.cells.extend(collect_finetune_cells(run_dir, config, view))
+    _set_aside_empty_cells(results)
     return results
+
+
+MIN_PAIRED_ITEMS = 2  # a paired bootstrap needs two items
+
+
+def _set_aside_empty_cells(results: StudyResults) -> None:
+    """Cells left with fewer than two items (the rest too long for one of the models) cannot be compared: they are
+    listed with their too-long counts, not tested."""
+    for cell in (c for c in results.cells if len(c.general_result.ids) < MIN_PAIRED_ITEMS):
+        results.uncompared.append({
+            "general": cell.general, "medical": cell.medical, "task": cell.task, "setting": cell.setting,
+            "decoding": cell.decoding, "variant": cell.variant, **cell.overlong,
+        })
+        results.notes.append(f"{cell.label} ({cell.variant}): not compared, {len(cell.general_result.ids)} item(s) "
+                             f"left after {cell.overlong.get('excluded', 0)} too-long prompts were excluded")
+    results.cells = [c for c in results.cells if len(c.general_result.ids) >= MIN_PAIRED_ITEMS]

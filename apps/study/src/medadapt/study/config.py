@@ -193,6 +193,12 @@ class StudyConfig(_Strict):
         names = [s.name for s in self.settings]
         if len(set(names)) != len(names):
             raise ValueError(f"settings lists a name twice: {names}")
+        seen: dict[str, ModelRef] = {}
+        for ref in (r for p in self.pairs for r in (p.general, p.medical)):
+            if seen.setdefault(ref.label, ref) != ref:
+                # models() keeps one entry per name: a second, different one would be silently ignored.
+                raise ValueError(f"model {ref.label!r} is listed twice with different settings; give every "
+                                 "occurrence the same entry (a YAML anchor does) or another name")
         return self
 
     def resolve_paths(self, base: Path) -> StudyConfig:
