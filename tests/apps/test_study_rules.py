@@ -67,6 +67,9 @@ def test_skipped_tasks_and_default_only_selection_in_a_run(tiny_models: tuple[Pa
     # The general model still runs pubmedqa (its own accuracy), without medopt against the skipped counterpart.
     plan = read_shard_plan(run_dir, shard_name("tiny-general", "pubmedqa"))
     assert plan is not None and {e["role"] for e in plan["entries"]} == {"own"}
+    # Each model was loaded once for all its tasks (the local executor's job is the model).
+    log = (run_dir / "logs" / "study.log").read_text(encoding="utf-8")
+    assert log.count("loading model tiny-general ") == 1 and log.count("loading model tiny-medical ") == 1
 
 
 def _mark_too_long(run_dir: Path, shard: str, key: str, ids: set[str]) -> None:

@@ -139,7 +139,8 @@ def adapter_options(execution: Execution, engine: str, model: str) -> dict[str, 
             f"model {model!r}: execution.quantization {quantization!r} is not a mode of engine {engine!r}; "
             f"allowed: {', '.join(HF_QUANTIZATION)}"
         )
-    takes_batch = engine in _ADAPTER_BATCH or (engine not in BUILTIN_OPTIONS and accepted and "batch_size" in accepted)
+    takes_batch = engine in _ADAPTER_BATCH or (accepted is not None and engine not in BUILTIN_OPTIONS
+                                               and "batch_size" in accepted)
     if execution.batch_size is not None and takes_batch:
         given["batch_size"] = execution.batch_size
     return given

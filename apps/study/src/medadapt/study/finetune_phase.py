@@ -42,15 +42,18 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
     from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
-    from medadapt.models import load_adapter
+    from medadapt.study.execution import resolve_engine, result_identity
     from medadapt.study.model_identity import model_identity, resolve_spec
-    from medadapt.study.model_job import is_chat, run_model_task
+    from medadapt.study.model_job import execution_of, is_chat, load_model, run_model_task, skip_reason
     from medadapt.study.task_data import load_study_task
 
     ft = config.finetune
     for ref in config.models():
         spec = resolve_spec(ref)
+        execution = execution_of(config, ref)
         for task in finetune_tasks(config):
+            if skip_reason(spec, task) is not None:
+                continue
             label = finetuned_label(ref.label, task)
             splits = load_study_task(config, task)
             train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
@@ -72,8 +75,8 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
             )
             ft_spec = result.registry_entry
             ft_ref = ModelRef(name=label)
-            identity = model_identity(ft_ref, ft_spec)
-            adapter = load_adapter(ft_spec)
+            identity = model_identity(ft_ref, ft_spec, result_identity(execution, resolve_engine(execution, ft_spec)))
+            adapter = load_model(ft_ref, ft_spec, execution)
             try:
                 # The prompt it was trained on (STUDY.md §3.7): its default template, no system prompt, no demos.
                 choice = PromptChoice(style=finetune_style(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)

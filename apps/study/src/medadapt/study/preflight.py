@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medadapt.study.config import StudyConfig
+from medadapt.study.config import ModelRef, StudyConfig
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import resolve_spec
 from medadapt.study.task_data import TaskSplits, load_study_task
@@ -39,7 +39,7 @@ def check_models(config: StudyConfig) -> dict[str, Any]:
     return specs
 
 
-def check_execution(config: StudyConfig, ref: Any, spec: Any) -> None:
+def check_execution(config: StudyConfig, ref: ModelRef, spec: Any) -> None:
     """The model's engine takes every execution option it is given (an error names them before any model loads)."""
     from medadapt.study.execution import adapter_options, resolve_engine
     from medadapt.study.model_job import execution_of
