@@ -67,6 +67,14 @@ def test_option_the_engine_does_not_take_fails_before_loading(tmp_path: Path) ->
         check_models(flamingo)
 
 
+def test_vllm_engine_without_vllm_fails_before_loading(tmp_path: Path) -> None:
+    if find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    config = _config(tmp_path, {"name": "llama-2-7b", "execution": {"engine": "vllm"}}, "meditron-7b")
+    with pytest.raises(StudyError, match=r"'llama-2-7b': engine 'vllm' needs vLLM: pip install"):
+        check_models(config)
+
+
 def test_default_engine_is_the_registry_adapter_or_vllm_on_a_gpu() -> None:
     import torch
 

@@ -133,6 +133,9 @@ def adapter_options(execution: Execution, engine: str, model: str) -> dict[str, 
                 f"model {model!r}: execution option(s) {', '.join(refused)} are not accepted by engine {engine!r} "
                 f"(it accepts: {takes})"
             )
+    if engine == "vllm" and not _vllm_installed():
+        raise StudyError(f"model {model!r}: engine 'vllm' needs vLLM: pip install 'medadapt-models[vllm]' (or give "
+                         "the model another engine)")
     quantization = given.get("quantization")
     if engine in ("hf", "llava") and quantization is not None and quantization not in HF_QUANTIZATION:
         raise StudyError(
