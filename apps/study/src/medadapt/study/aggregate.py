@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from medadapt.study.config import StudyConfig
 from medadapt.study.errors import StudyError
+from medadapt.study.model_identity import resolve_spec
+from medadapt.study.model_job import skip_reason
 from medadapt.study.store import StoreView, read_shard_plan, read_store, shard_name
 
 
@@ -21,10 +23,22 @@ class ModelResult:
     ids: tuple[str, ...]
     correct: tuple[bool, ...]
     groups: tuple[str | None, ...]
+    too_long: frozenset[str] = frozenset()  # items whose prompt did not fit the model's context (stored as wrong)
 
     @property
     def accuracy(self) -> float:
         return sum(self.correct) / len(self.correct) if self.correct else float("nan")
+
+    def without(self, drop: frozenset[str]) -> ModelResult:
+        """The same result with the items in `drop` left out."""
+        keep = [i for i, item in enumerate(self.ids) if item not in drop]
+        return replace(
+            self,
+            ids=tuple(self.ids[i] for i in keep),
+            correct=tuple(self.correct[i] for i in keep),
+            groups=tuple(self.groups[i] for i in keep),
+            too_long=self.too_long - drop,
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,7 @@ class Cell:
     variant: str  # "own prompts" | "medopt" | "fine-tuned"
     general_result: ModelResult
     medical_result: ModelResult
+    overlong: dict[str, Any] = field(default_factory=dict)  # too-long counts and what the policy did with them
 
     @property
     def label(self) -> str:
@@ -53,6 +68,8 @@ class StudyResults:
     selections: list[dict[str, Any]] = field(default_factory=list)
     accuracies: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # pair × task not compared (a model's skip_tasks)
+    uncompared: list[dict[str, Any]] = field(default_factory=list)  # cells with every item too long (overlong: exclude)
     records: int = 0
     duplicates: int = 0
 
@@ -69,7 +86,31 @@ def _result(view: StoreView, model: str, entry: dict[str, Any]) -> ModelResult |
         ids=ids,
         correct=tuple(bool(records[i]["correct"]) for i in ids),
         groups=tuple(records[i].get("group") for i in ids),
+        too_long=frozenset(i for i in ids if records[i].get("status") == TOO_LONG),
     )
+
+
+TOO_LONG = "too_long"
+
+
+def paired_cell(
+    general: str, medical: str, task: str, setting: str, decoding: str, variant: str,
+    general_result: ModelResult, medical_result: ModelResult, policy: str,
+) -> Cell:
+    """A cell of two aligned results; over-long items are counted, and with policy "exclude" left out for both
+    models (with "wrong" they stay in, scored wrong, as a study that truncates nothing would count them)."""
+    where = f"{medical} vs {general} · {task} · {setting} · {decoding}"
+    _aligned(general_result, medical_result, where)
+    drop = general_result.too_long | medical_result.too_long
+    overlong = {
+        "policy": policy,
+        "too_long_general": len(general_result.too_long),
+        "too_long_medical": len(medical_result.too_long),
+        "excluded": len(drop) if policy == "exclude" else 0,
+    }
+    if policy == "exclude" and drop:
+        general_result, medical_result = general_result.without(drop), medical_result.without(drop)
+    return Cell(general, medical, task, setting, decoding, variant, general_result, medical_result, overlong)
 
 
 def _aligned(a: ModelResult, b: ModelResult, where: str) -> None:
@@ -83,17 +124,31 @@ def _own_entries(plan: dict[str, Any] | None, role: str = "own") -> dict[tuple[s
     return {(e["setting"], e["decoding"]): e for e in plan["entries"] if e["role"] == role}
 
 
+def _spec_or_none(ref: Any) -> Any:
+    """The model's spec for its skip rules; None when it no longer resolves (a report never fails on that)."""
+    try:
+        return resolve_spec(ref)
+    except (StudyError, OSError):
+        return None
+
+
 def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
     """Read every shard plan of the study and pair the medical and general results cell by cell."""
     view = read_store(run_dir)
     results = StudyResults(records=sum(len(v) for v in view.predictions.values()), duplicates=view.duplicates)
     plans: dict[tuple[str, str], dict[str, Any] | None] = {}
+    skips: dict[tuple[str, str], str] = {}
     for ref in config.models():
+        spec = _spec_or_none(ref)
         for task in config.tasks:
+            reason = skip_reason(spec, task) if spec is not None else None
+            if reason is not None:
+                skips[(ref.label, task)] = reason
             plan = read_shard_plan(run_dir, shard_name(ref.label, task))
             plans[(ref.label, task)] = plan
             if plan is None:
-                results.notes.append(f"{ref.label} on {task} has not finished; its cells are missing")
+                if reason is None:
+                    results.notes.append(f"{ref.label} on {task} has not finished; its cells are missing")
                 continue
             if plan.get("carved"):
                 results.notes.append(
@@ -114,6 +169,7 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                             "n": len(result.ids),
                             "correct": sum(result.correct),
                             "accuracy": result.accuracy,
+                            "too_long": len(result.too_long),
                         }
                     )
                 if entry["candidates"]:
@@ -132,6 +188,11 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
     for pair in config.pairs:
         g, m = pair.general.label, pair.medical.label
         for task in config.tasks:
+            reason = skips.get((g, task)) or skips.get((m, task))
+            if reason is not None:
+                results.skipped.append({"general": g, "medical": m, "task": task, "reason": reason})
+                results.notes.append(f"{m} vs {g} on {task}: skipped ({reason})")
+                continue
             general_own = _own_entries(plans.get((g, task)))
             medical_own = _own_entries(plans.get((m, task)))
             medopt = {
@@ -154,10 +215,28 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                         general_result = _result(view, g, gen_entry)
                         if general_result is None:
                             continue
-                        cell = Cell(g, m, task, setting.name, decoding, variant, general_result, medical_result)
-                        _aligned(general_result, medical_result, cell.label)
-                        results.cells.append(cell)
+                        results.cells.append(paired_cell(
+                            g, m, task, setting.name, decoding, variant, general_result, medical_result,
+                            config.overlong,
+                        ))
     from medadapt.study.finetune_phase import collect_finetune_cells
 
     results.cells.extend(collect_finetune_cells(run_dir, config, view))
+    _set_aside_empty_cells(results)
     return results
+
+
+MIN_PAIRED_ITEMS = 2  # a paired bootstrap needs two items
+
+
+def _set_aside_empty_cells(results: StudyResults) -> None:
+    """Cells left with fewer than two items (the rest too long for one of the models) cannot be compared: they are
+    listed with their too-long counts, not tested."""
+    for cell in (c for c in results.cells if len(c.general_result.ids) < MIN_PAIRED_ITEMS):
+        results.uncompared.append({
+            "general": cell.general, "medical": cell.medical, "task": cell.task, "setting": cell.setting,
+            "decoding": cell.decoding, "variant": cell.variant, **cell.overlong,
+        })
+        results.notes.append(f"{cell.label} ({cell.variant}): not compared, {len(cell.general_result.ids)} item(s) "
+                             f"left after {cell.overlong.get('excluded', 0)} too-long prompts were excluded")
+    results.cells = [c for c in results.cells if len(c.general_result.ids) >= MIN_PAIRED_ITEMS]

@@ -11,8 +11,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medadapt.study.errors import StudyError
+from medadapt.study.execution import Execution
 
 Decoding = Literal["greedy", "constrained"]
+Split = Literal["train", "val", "test"]
 
 
 class _Strict(BaseModel):
@@ -29,6 +31,13 @@ class ModelRef(_Strict):
     revision: str | None = None
     prompt_style: str | None = Field(default=None, description="prompt style (default: the registry's, or inferred)")
     lora: str | None = Field(default=None, description="a LoRA adapter directory applied on top")
+    execution: Execution | None = Field(default=None, description="how this model runs (over the study's execution)")
+    prompt_candidates: Literal["grid", "default-only"] | None = Field(
+        default=None, description="prompt templates to select from (default: the registry's; grid otherwise)"
+    )
+    skip_tasks: list[str] | None = Field(
+        default=None, description="tasks this model does not run (fnmatch patterns; default: the registry's)"
+    )
 
     @model_validator(mode="after")
     def _name_or_path(self) -> ModelRef:
@@ -148,6 +157,15 @@ class Limits(_Strict):
     max_new_tokens: int = Field(default=64, ge=1)
 
 
+class NoteFilter(_Strict):
+    """The study's length filter of clinical notes (docs/protocol.md: n2c2 test notes over 3,000 Llama-2 tokens)."""
+
+    tasks: list[str] = Field(default_factory=lambda: ["n2c2_*"], description="tasks filtered (fnmatch patterns)")
+    tokenizer: str = Field(default="llama-2-7b", description="registry name or local tokenizer directory")
+    max_tokens: int = Field(default=3000, ge=1)
+    splits: list[Split] = Field(default_factory=lambda: list[Split](["test"]), description="the study: test only")
+
+
 class StudyConfig(_Strict):
     """One comparison study: pairs × tasks × settings × decodings, prompt selection, medopt, fine-tuning, stats."""
 
@@ -166,6 +184,12 @@ class StudyConfig(_Strict):
     study_compat: bool = Field(default=False, description="reproduce the study's prompt bugs (STUDY.md §10 5–7)")
     option_policy: Literal["variants", "study"] = "variants"
     extraction: Literal["strict", "study"] = "strict"
+    execution: Execution = Field(default_factory=Execution, description="how every model runs unless it says")
+    overlong: Literal["exclude", "wrong"] = Field(
+        default="exclude",
+        description="a prompt longer than a model's context: left out of that comparison for both models, or wrong",
+    )
+    note_filter: NoteFilter | None = Field(default_factory=NoteFilter, description="null: keep every note")
 
     @field_validator("settings", mode="before")
     @classmethod
@@ -183,6 +207,12 @@ class StudyConfig(_Strict):
         names = [s.name for s in self.settings]
         if len(set(names)) != len(names):
             raise ValueError(f"settings lists a name twice: {names}")
+        seen: dict[str, ModelRef] = {}
+        for ref in (r for p in self.pairs for r in (p.general, p.medical)):
+            if seen.setdefault(ref.label, ref) != ref:
+                # models() keeps one entry per name: a second, different one would be silently ignored.
+                raise ValueError(f"model {ref.label!r} is listed twice with different settings; give every "
+                                 "occurrence the same entry (a YAML anchor does) or another name")
         return self
 
     def resolve_paths(self, base: Path) -> StudyConfig:

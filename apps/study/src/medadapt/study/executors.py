@@ -58,11 +58,26 @@ def _ray_job(job: ModelJob) -> list[str]:
     from medadapt.study.run_logging import attach_run_log
 
     attach_run_log(Path(job.run_dir))
+    import ray
+
+    log.info("ray job %s on %s: GPUs %s", job.ref.label, ", ".join(job.tasks), sorted(ray.get_gpu_ids()))
     return run_model_job(job, None)
 
 
+def job_gpus(job: ModelJob, cluster_has_gpus: bool) -> float:
+    """GPUs one Ray job asks for: the model's `execution.gpus`, else its vLLM tensor-parallel size, else 1 (0 on a
+    cluster without GPUs)."""
+    from medadapt.study.execution import ray_gpus, resolve_engine
+    from medadapt.study.model_identity import resolve_spec
+    from medadapt.study.model_job import execution_of
+
+    execution = execution_of(job.study, job.ref)
+    return ray_gpus(execution, resolve_engine(execution, resolve_spec(job.ref)), cluster_has_gpus)
+
+
 def run_ray(waves: Sequence[Wave], address: str, console: Console, gpus_per_task: float | None = None) -> None:
-    """Each (model, task) job as a Ray task with GPU resources when the cluster has GPUs; waves in order."""
+    """Each (model, task) job as a Ray task with the model's GPUs (`job_gpus`; `gpus_per_task` overrides every
+    model); waves in order."""
     try:
         import ray
     except ImportError:
@@ -75,13 +90,21 @@ def run_ray(waves: Sequence[Wave], address: str, console: Console, gpus_per_task
         else:
             ray.init(address=address, **kwargs)
     try:
-        if gpus_per_task is None:
-            gpus_per_task = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        remote = ray.remote(num_gpus=gpus_per_task, max_retries=0)(_ray_job)
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
+        remote = ray.remote(max_retries=0)(_ray_job)
+
+        def submit(job: ModelJob) -> Any:
+            gpus = gpus_per_task if gpus_per_task is not None else job_gpus(job, cluster_gpus > 0)
+            if gpus > cluster_gpus > 0 or (gpus > 0 and cluster_gpus == 0):
+                # Ray would wait forever for resources that never come.
+                raise StudyError(f"model {job.ref.label!r} asks {gpus:g} GPUs per job; the Ray cluster has "
+                                 f"{cluster_gpus:g}")
+            return remote.options(num_gpus=gpus).remote(job)
+
         with progress_bar(console) as progress:
             for wave in waves:
                 bar = progress.add_task(f"ray · {wave.name} models", total=len(wave.jobs))
-                pending = {remote.remote(job): job for job in wave.jobs}
+                pending = {submit(job): job for job in wave.jobs}
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     for ref in done:

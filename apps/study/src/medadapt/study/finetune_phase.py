@@ -42,15 +42,18 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
     from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
-    from medadapt.models import load_adapter
+    from medadapt.study.execution import resolve_engine, result_identity
     from medadapt.study.model_identity import model_identity, resolve_spec
-    from medadapt.study.model_job import is_chat, run_model_task
+    from medadapt.study.model_job import execution_of, is_chat, load_model, run_model_task, skip_reason
     from medadapt.study.task_data import load_study_task
 
     ft = config.finetune
     for ref in config.models():
         spec = resolve_spec(ref)
+        execution = execution_of(config, ref)
         for task in finetune_tasks(config):
+            if skip_reason(spec, task) is not None:
+                continue
             label = finetuned_label(ref.label, task)
             splits = load_study_task(config, task)
             train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
@@ -72,8 +75,8 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
             )
             ft_spec = result.registry_entry
             ft_ref = ModelRef(name=label)
-            identity = model_identity(ft_ref, ft_spec)
-            adapter = load_adapter(ft_spec)
+            identity = model_identity(ft_ref, ft_spec, result_identity(execution, resolve_engine(execution, ft_spec)))
+            adapter = load_model(ft_ref, ft_spec, execution)
             try:
                 # The prompt it was trained on (STUDY.md §3.7): its default template, no system prompt, no demos.
                 choice = PromptChoice(style=finetune_style(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
@@ -99,7 +102,7 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
 
 def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
     """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
-    from medadapt.study.aggregate import Cell, _aligned, _own_entries, _result
+    from medadapt.study.aggregate import _own_entries, _result, paired_cell
 
     if not config.finetune.enabled:
         return []
@@ -117,7 +120,5 @@ def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) 
                 gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
                 if gr is None or mr is None:
                     continue
-                cell = Cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr)
-                _aligned(gr, mr, cell.label)
-                cells.append(cell)
+                cells.append(paired_cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr, config.overlong))
     return cells

@@ -64,9 +64,7 @@ def resolve_spec(ref: ModelRef) -> Any:
             spec = get_model(ref.name)
         except KeyError as exc:
             raise StudyError(f"unknown model {ref.name!r}: {exc.args[0] if exc.args else ''}") from None
-        updates: dict[str, Any] = {}
-        if ref.revision is not None:
-            updates["revision"] = ref.revision
+        updates = _ref_overrides(ref)
         if ref.lora is not None:
             updates["lora"] = ref.lora
         return _with(spec, updates)
@@ -90,16 +88,27 @@ def _local_spec(ref: ModelRef, path: Path) -> Any:
     from medadapt.models.registry import spec_from_path
 
     spec = spec_from_path(path, name=ref.label)
-    updates: dict[str, Any] = {"lora": ref.lora}
+    return _with(spec, {"lora": ref.lora, **_ref_overrides(ref)})
+
+
+def _ref_overrides(ref: ModelRef) -> dict[str, Any]:
+    """The registry fields a config's model entry replaces (for registry and local models alike)."""
+    updates: dict[str, Any] = {}
     if ref.revision is not None:
         updates["revision"] = ref.revision
     if ref.prompt_style is not None:
         updates["prompt_style"] = ref.prompt_style
-    return _with(spec, updates)
+    if ref.prompt_candidates is not None:
+        updates["prompt_candidates"] = ref.prompt_candidates
+    if ref.skip_tasks is not None:
+        updates["skip_tasks"] = tuple(ref.skip_tasks)
+        updates["skip_reason"] = "the study config's skip_tasks"
+    return updates
 
 
-def model_identity(ref: ModelRef, spec: Any) -> dict[str, Any]:
-    """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints."""
+def model_identity(ref: ModelRef, spec: Any, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints,
+    and the execution settings that change results (`execution.RESULT_FIELDS`; absent when all are defaults)."""
     source = str(getattr(spec, "hf_id_or_path", ref.path or ref.name))
     identity: dict[str, Any] = {
         "name": ref.label,
@@ -115,4 +124,6 @@ def model_identity(ref: ModelRef, spec: Any) -> dict[str, Any]:
     if lora and Path(lora).is_dir():
         identity["lora"] = Path(lora).name
         identity["lora_fingerprint"] = fingerprint_dir(Path(lora))
+    if execution:
+        identity["execution"] = dict(execution)
     return identity

@@ -12,6 +12,7 @@ from medadapt.study.candidates import PromptChoice, candidate_grid
 from medadapt.study.config import ModelRef, Setting, StudyConfig
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
+from medadapt.study.execution import Execution, adapter_options, resolve_engine, result_identity
 from medadapt.study.model_identity import model_identity, resolve_spec
 from medadapt.study.selection import select_prompt
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
@@ -43,26 +44,58 @@ class ModelJob:
         return ModelRef.model_validate(self.model)
 
 
-def load_model(ref: ModelRef, spec: Any) -> Any:
-    """Load the adapter of a study model (once per job)."""
+def execution_of(study: StudyConfig, ref: ModelRef) -> Execution:
+    """A model's execution settings: its own, the unset ones from the study's."""
+    return ref.execution.over(study.execution) if ref.execution is not None else study.execution
+
+
+def skip_reason(spec: Any, task: str) -> str | None:
+    """Why a model does not run on a task (its registry or config `skip_tasks`), or None when it does."""
+    from fnmatch import fnmatchcase
+
+    patterns = tuple(getattr(spec, "skip_tasks", ()) or ())
+    if not any(fnmatchcase(task, pattern) for pattern in patterns):
+        return None
+    reason = getattr(spec, "skip_reason", "") or "skip_tasks"
+    return f"{getattr(spec, 'name', '?')} skips {task}: {reason}"
+
+
+def candidates_of(spec: Any) -> str:
+    """The templates prompt selection may pick for a model: "grid" (default + grammar samples) or "default-only"."""
+    return str(getattr(spec, "prompt_candidates", None) or "grid")
+
+
+def load_model(ref: ModelRef, spec: Any, execution: Execution | None = None) -> Any:
+    """Load the adapter of a study model (once per job) with its engine and execution options."""
     from medadapt.models import load_adapter
 
-    log.info("loading model %s from %s", ref.label, getattr(spec, "hf_id_or_path", "?"))
-    return load_adapter(spec)
+    execution = execution or Execution()
+    engine = resolve_engine(execution, spec)
+    options = adapter_options(execution, engine, ref.label)
+    log.info("loading model %s from %s with engine %s %s", ref.label, getattr(spec, "hf_id_or_path", "?"), engine,
+             options or "")
+    return load_adapter(spec, adapter=engine, **options)
 
 
 def run_model_job(job: ModelJob, advance: Advance | None = None) -> list[str]:
-    """Run every task of the job on one loaded model; return the shards written."""
+    """Run every task of the job on one loaded model; return the shards written. Skipped tasks load nothing."""
     study = job.study
     ref = job.ref
     spec = resolve_spec(ref)
-    identity = model_identity(ref, spec)
-    adapter = load_model(ref, spec)
+    tasks = [t for t in job.tasks if skip_reason(spec, t) is None]
+    if not tasks:
+        return []
+    execution = execution_of(study, ref)
+    identity = model_identity(ref, spec, result_identity(execution, resolve_engine(execution, spec)))
+    adapter = load_model(ref, spec, execution)
     shards = []
     try:
-        for task in job.tasks:
+        for task in tasks:
             splits = load_study_task(study, task)
-            counterparts = [ModelRef.model_validate(c) for c in job.counterparts]
+            counterparts = [
+                c for c in (ModelRef.model_validate(c) for c in job.counterparts)
+                if skip_reason(resolve_spec(c), task) is None
+            ]
             shards.append(
                 run_model_task(
                     Path(job.run_dir), study, ref, spec, identity, adapter, splits, counterparts, advance=advance
@@ -149,10 +182,11 @@ def run_model_task(
     style = prompt_style_of(spec)
     system_prompt = system_prompt_for(spec, task)
     selection = study.prompt_selection
-    formats = grammar_formats(selection.n_formats) if selection.mode == "model-specific" else []
+    grid_formats = selection.mode == "model-specific" and candidates_of(spec) == "grid"
+    formats = grammar_formats(selection.n_formats) if grid_formats else []
     builder = PromptBuilder(adapter, study.study_compat)
     option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
-    batch_size = study.limits.batch_size
+    batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
     val_ids = [ex.id for ex in splits.val]
     entries: list[dict[str, Any]] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medadapt.study.config import StudyConfig
+from medadapt.study.config import ModelRef, StudyConfig
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import resolve_spec
 from medadapt.study.task_data import TaskSplits, load_study_task
@@ -35,7 +35,17 @@ def check_models(config: StudyConfig) -> dict[str, Any]:
             raise StudyError(f"model {ref.label!r}: {exc}") from None
         if ref.lora is not None and not Path(ref.lora).is_dir():
             raise StudyError(f"model {ref.label!r}: LoRA adapter directory not found: {ref.lora}")
+        check_execution(config, ref, specs[ref.label])
     return specs
+
+
+def check_execution(config: StudyConfig, ref: ModelRef, spec: Any) -> None:
+    """The model's engine takes every execution option it is given (an error names them before any model loads)."""
+    from medadapt.study.execution import adapter_options, resolve_engine
+    from medadapt.study.model_job import execution_of
+
+    execution = execution_of(config, ref)
+    adapter_options(execution, resolve_engine(execution, spec), ref.label)
 
 
 def check_data(config: StudyConfig) -> dict[str, TaskSplits]:

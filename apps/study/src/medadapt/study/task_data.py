@@ -98,11 +98,13 @@ def load_task_splits(
 
 def load_study_task(config: StudyConfig, task: str) -> TaskSplits:
     """`load_task_splits` with the study's data dir, item limits, validation seed and compatibility switch."""
-    return load_task_splits(
+    from medadapt.study.note_filter import filter_long_notes
+
+    return filter_long_notes(config.note_filter, load_task_splits(
         task,
         config.data_dir,
         max_test_items=config.limits.max_test_items,
         max_val_items=config.prompt_selection.max_val_items,
         val_seed=config.prompt_selection.val_seed,
         study_compat=config.study_compat,
-    )
+    ))

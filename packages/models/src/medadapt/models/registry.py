@@ -48,6 +48,11 @@ class ModelSpec(BaseModel):
     lora: str | None = None
     materializer: str | None = None
     adapter_options: dict[str, Any] = Field(default_factory=dict)
+    # Study rules as data (docs/protocol.md): the templates a model's prompt selection may pick from ("default-only":
+    # its default template, few-shot draws still searched) and the tasks it is not run on (fnmatch patterns).
+    prompt_candidates: Literal["grid", "default-only"] = "grid"
+    skip_tasks: tuple[str, ...] = ()
+    skip_reason: str = ""
     notes: str = ""
     source: str = "builtin"
 

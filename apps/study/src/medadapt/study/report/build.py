@@ -99,6 +99,7 @@ def compare_cells(cells: Sequence[Cell], config: StudyConfig) -> tuple[list[dict
                     "rule": family.rule,
                     "key_general": cell.general_result.key,
                     "key_medical": cell.medical_result.key,
+                    **{f"overlong_{k}" if k == "policy" else k: v for k, v in cell.overlong.items()},
                 }
             )
     return rows, families
@@ -245,6 +246,9 @@ def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], 
                 "cells": selection_cells(results),
             },
             "notes": results.notes,
+            "skipped": results.skipped,
+            "uncompared": results.uncompared,
+            "overlong_policy": config.overlong,
             "records": results.records,
             "duplicate_records": results.duplicates,
             "accuracy": accuracy_rows(results, confidence),

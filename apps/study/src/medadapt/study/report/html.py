@@ -8,6 +8,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from medadapt.study.report.summary import overlong_text
+
 REPORT_HTML = "report.html"
 
 
@@ -52,6 +54,7 @@ def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path)
         pct=_pct,
         signed=_signed,
         pval=_pval,
+        overlong=overlong_text,
     )
     path = out / REPORT_HTML
     path.write_text(html, encoding="utf-8")

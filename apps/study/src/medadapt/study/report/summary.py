@@ -20,6 +20,13 @@ def _points(value: float | None) -> str:
     return "0.0" if text in ("+0.0", "-0.0") else text
 
 
+def overlong_text(row: dict[str, Any]) -> str:
+    """Too-long prompts of a comparison, general/medical, and how many items the policy left out: `2/5 (−5)`."""
+    general, medical = row.get("too_long_general", 0), row.get("too_long_medical", 0)
+    excluded = row.get("excluded", 0)
+    return f"{general}/{medical}" + (f" (−{excluded})" if excluded else "")
+
+
 def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
     """Overall win/tie/loss per variant and each cell's verdict, compact enough for one screen."""
     pairs = "; ".join(f"{p['medical']} vs {p['general']}" for p in report["pairs"])
@@ -37,7 +44,7 @@ def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
     console.print(rates)
     several_pairs = len(report["pairs"]) > 1
     cells = Table(show_header=True, box=None, pad_edge=False)
-    columns = ["variant", *(["pair"] if several_pairs else []), "task", "setting", "decoding", "Δ [CI], points", "verdict"]
+    columns = ["variant", *(["pair"] if several_pairs else []), "task", "setting", "decoding", "Δ [CI], points", "verdict", "too long g/m"]
     for column in columns:
         cells.add_column(column, no_wrap=True, overflow="ellipsis", max_width=28)
     shown = report["comparisons"][:20]
@@ -52,10 +59,15 @@ def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
             c["decoding"],
             f"{_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]",
             f"[{colour}]{c['verdict']}[/{colour}]",
+            overlong_text(c),
         )
     console.print(cells)
     if len(report["comparisons"]) > len(shown):
         console.print(f"… {len(report['comparisons']) - len(shown)} more cells in the report")
+    if any(c.get("too_long_general") or c.get("too_long_medical") for c in report["comparisons"]):
+        policy = report.get("overlong_policy", "exclude")
+        what = "left out of the comparison for both models" if policy == "exclude" else "counted wrong"
+        console.print(f"[yellow]note:[/yellow] prompts longer than a model's context were {what} (overlong: {policy})")
     for note in report["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print(f"report: {html}")
