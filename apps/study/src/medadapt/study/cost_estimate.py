@@ -14,10 +14,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from medadapt.study.candidates import PromptChoice, candidate_grid
+from medadapt.study.candidates import PromptChoice
 from medadapt.study.config import ModelRef, StudyConfig
 from medadapt.study.model_identity import resolve_spec
-from medadapt.study.model_job import ShotPicker, grammar_formats, is_chat, prompt_style_of, system_prompt_for
+from medadapt.study.model_job import (
+    ShotPicker,
+    is_chat,
+    prompt_grid,
+    prompt_style_of,
+    skip_reason,
+    system_prompt_for,
+)
 from medadapt.study.study_plan import counterparts_of
 from medadapt.study.task_data import TaskSplits, load_study_task
 
@@ -94,7 +101,8 @@ def estimate_costs(config: StudyConfig) -> list[PhaseCost]:
         counter = TokenCounter(_tokenizer(spec), is_chat(spec))
         n_counterparts = 0 if ref.label in medical or not config.medopt else len(counterparts_of(config, ref))
         for task in config.tasks:
-            rows += _model_task_costs(config, ref, spec, splits[task], counter, n_counterparts)
+            if skip_reason(spec, task) is None:
+                rows += _model_task_costs(config, ref, spec, splits[task], counter, n_counterparts)
     return rows
 
 
@@ -102,17 +110,13 @@ def _model_task_costs(
     config: StudyConfig, ref: ModelRef, spec: Any, splits: TaskSplits, counter: TokenCounter, n_counterparts: int
 ) -> list[PhaseCost]:
     selection = config.prompt_selection
-    formats = grammar_formats(selection.n_formats) if selection.mode == "model-specific" else []
     n_val, n_test = len(splits.val), len(splits.test)
     totals = {"selection": [0, 0.0, 0, 0.0], "test": [0, 0.0, 0, 0.0]}
     for setting in config.settings:
         if not setting.applies_to(splits.task):
             continue
         picker = ShotPicker(splits.train, setting.shots, selection.shot_method)
-        grid = candidate_grid(
-            selection, style=prompt_style_of(spec), system_prompt=system_prompt_for(spec, splits.task),
-            shots=setting.shots, formats=formats, chat=is_chat(spec),
-        )
+        grid = prompt_grid(selection, spec, splits.task, setting.shots)
         lengths = [counter.mean_tokens(c, splits.val or splits.test, picker, config.study_compat) for c in grid]
         test_length = counter.mean_tokens(grid[0], splits.test, picker, config.study_compat)
         for _decoding in config.decodings:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medadapt.study.candidates import PromptChoice, candidate_grid
-from medadapt.study.config import ModelRef, Setting, StudyConfig
+from medadapt.study.config import ModelRef, PromptSelection, Setting, StudyConfig
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
 from medadapt.study.execution import Execution, adapter_options, resolve_engine, result_identity
@@ -126,6 +126,15 @@ def is_chat(spec: Any) -> bool:
     return bool(getattr(spec, "chat", False))
 
 
+def prompt_grid(selection: PromptSelection, spec: Any, task: str, shots: int) -> list[PromptChoice]:
+    """A model's candidates on a task: its default prompt, then the grammar samples unless it is default-only."""
+    grid_formats = selection.mode == "model-specific" and candidates_of(spec) == "grid"
+    return candidate_grid(
+        selection, style=prompt_style_of(spec), system_prompt=system_prompt_for(spec, task), shots=shots,
+        formats=grammar_formats(selection.n_formats) if grid_formats else [], chat=is_chat(spec),
+    )
+
+
 def grammar_formats(n: int) -> list[dict[str, Any]]:
     """The first n grammar samples (seeds 0..n-1) as data."""
     from medadapt.prompts import sample_format
@@ -179,11 +188,7 @@ def run_model_task(
     """Selection, test and medopt units of one (model, task) shard; writes the shard's plan file at the end."""
     task = splits.task
     shard = shard_name(ref.label, task)
-    style = prompt_style_of(spec)
-    system_prompt = system_prompt_for(spec, task)
     selection = study.prompt_selection
-    grid_formats = selection.mode == "model-specific" and candidates_of(spec) == "grid"
-    formats = grammar_formats(selection.n_formats) if grid_formats else []
     builder = PromptBuilder(adapter, study.study_compat)
     option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
     batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
@@ -264,10 +269,7 @@ def run_model_task(
                 if forced_choice is not None:
                     chosen = forced_choice
                 else:
-                    grid = candidate_grid(
-                        selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats,
-                        chat=is_chat(spec),
-                    )
+                    grid = prompt_grid(selection, spec, task, setting.shots)
                     chosen = grid[0]
                     if len(grid) > 1:
                         step = progress(f"select {where}", len(grid) * len(splits.val))
