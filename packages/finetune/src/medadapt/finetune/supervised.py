@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from medadapt.models.tokenization import default_add_special_tokens
+
 __all__ = [
     "IGNORE_INDEX",
     "SupervisedFeatures",
@@ -51,11 +53,10 @@ class SupervisedFeatures:
 
 
 def prompt_add_special_tokens(tokenizer: Any, pair: SupervisedPair) -> bool:
-    """Whether the tokenizer should add BOS: the pair's own decision, else only when the text lacks it (bug 7)."""
+    """Whether the tokenizer should add BOS: the pair's own decision, else the adapters' default (bug 7)."""
     if pair.add_special_tokens is not None:
         return pair.add_special_tokens
-    bos = getattr(tokenizer, "bos_token", None)
-    return not (isinstance(bos, str) and bos != "" and pair.prompt.startswith(bos))
+    return default_add_special_tokens(tokenizer, pair.prompt)
 
 
 def target_ids(tokenizer: Any, pair: SupervisedPair, eos_token_id: int | None = None) -> list[int]:

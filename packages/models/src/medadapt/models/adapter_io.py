@@ -27,14 +27,21 @@ STATUS_TOO_LONG: Status = "too_long"
 
 @dataclass(frozen=True)
 class ModelInput:
-    """One prompt: text, and for VLMs the image files it refers to (in order of the image markers)."""
+    """One prompt: text, and for VLMs the image files it refers to (in order of the image markers).
+
+    `add_special_tokens`: whether the tokenizer adds its special tokens (BOS) to `text`, as the prompt's producer
+    decided (medadapt-prompts' `Prompt.add_special_tokens`); None leaves it to the adapter's default (add BOS
+    unless the text already starts with it, `tokenization.default_add_special_tokens`).
+    """
 
     text: str
     images: tuple[str, ...] = ()
+    add_special_tokens: bool | None = None
 
 
 def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInput]:
-    """Accept str, ModelInput, or anything with `.text` (and optionally `.images`), e.g. medadapt.prompts' Prompt."""
+    """Accept str, ModelInput, or anything with `.text` (and optionally `.images` and `.add_special_tokens`), e.g.
+    medadapt.prompts' Prompt, whose BOS decision is kept."""
     if isinstance(prompts, str | ModelInput) or hasattr(prompts, "text"):
         prompts = [prompts]
     out: list[ModelInput] = []
@@ -44,7 +51,8 @@ def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInpu
         elif isinstance(prompt, str):
             out.append(ModelInput(prompt))
         elif isinstance(getattr(prompt, "text", None), str):
-            out.append(ModelInput(prompt.text, tuple(str(p) for p in getattr(prompt, "images", ()) or ())))
+            images = tuple(str(p) for p in getattr(prompt, "images", ()) or ())
+            out.append(ModelInput(prompt.text, images, getattr(prompt, "add_special_tokens", None)))
         else:
             raise TypeError(
                 f"prompts[{i}]: expected str, ModelInput or an object with .text, got {type(prompt).__name__}"
