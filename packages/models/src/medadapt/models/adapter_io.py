@@ -17,6 +17,7 @@ __all__ = [
     "ScoreResult",
     "Status",
     "as_model_inputs",
+    "best_option",
 ]
 
 Status = Literal["ok", "too_long"]
@@ -71,6 +72,19 @@ class Capabilities:
     special_tokens: dict[str, str] = field(default_factory=dict)
 
 
+def best_option(logprobs: Any) -> int | None:
+    """Index of the most probable option (first on ties) among finite log-probs; None when none is finite.
+
+    A NaN or infinite log-prob never wins (np.argmax alone would pick a NaN): the study app and
+    `ScoreResult.predictions` both predict through this.
+    """
+    values = np.asarray(logprobs, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    return int(np.argmax(np.where(finite, values, -np.inf)))
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """Full-vocabulary log-probs of each option's next token(s) for N prompts.
@@ -92,11 +106,13 @@ class ScoreResult:
 
     @property
     def predictions(self) -> np.ndarray:
-        """Index of the best option per prompt (first on ties); -1 where the prompt was not scored."""
+        """Index of the best option per prompt (`best_option`); -1 where the prompt was not scored or no option
+        has a finite log-prob."""
         best = np.full(len(self.status), -1, dtype=np.int64)
         for i, status in enumerate(self.status):
-            if status == STATUS_OK:
-                best[i] = int(np.argmax(self.logprobs[i]))
+            choice = best_option(self.logprobs[i]) if status == STATUS_OK else None
+            if choice is not None:
+                best[i] = choice
         return best
 
     @property
