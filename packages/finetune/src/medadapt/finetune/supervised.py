@@ -1,4 +1,5 @@
-"""Turn (prompt, target) text pairs into token ids whose labels cover the answer only (§3.7, bug 9 fixed)."""
+"""Turn (prompt, target) text pairs into token ids whose labels cover the answer only
+(docs/protocol.md#supervised-targets, bug 9 fixed)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def encode_pair(
     eos_token_id: int | None = None,
     max_length: int | None = None,
 ) -> SupervisedFeatures:
-    """Tokenise prompt and target separately (§3.7), end the target with EOS and mask the prompt's labels.
+    """Tokenise prompt and target separately (docs/protocol.md#supervised-targets), end the target with EOS
+    and mask the prompt's labels.
 
     The EOS is labelled, so the model learns to stop (study bug 9 fixed). Over-long examples raise instead of being cut,
     because cutting would silently drop the answer.

@@ -1,4 +1,5 @@
-"""QAExamples of any medadapt-prompts task → supervised pairs, through `build_training_example` (§3.7)."""
+"""QAExamples of any medadapt-prompts task → supervised pairs, through `build_training_example`
+(docs/protocol.md#supervised-targets)."""
 
 from __future__ import annotations
 

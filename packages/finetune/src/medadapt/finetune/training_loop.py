@@ -1,4 +1,5 @@
-"""One trial: a compact, resumable supervised training loop with per-epoch validation and early stopping (§7.1)."""
+"""One trial: a compact, resumable supervised training loop with per-epoch validation and early stopping
+(docs/protocol.md#lora-sweep-and-selection)."""
 
 from __future__ import annotations
 
