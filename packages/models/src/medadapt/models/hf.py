@@ -28,12 +28,12 @@ from medadapt.models.prefix_reuse import PACKED_MASK_ELEMENTS, PrefixReuseScorin
 from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec
 from medadapt.models.stop_strings import cut_at_stop, stop_strings_criteria
-from medadapt.models.tokenization import encode_text
+from medadapt.models.tokenization import TokenizerEncoding
 
 __all__ = ["PACKED_MASK_ELEMENTS", "HFAdapter", "load_hf_adapter", "resolve_dtype", "system_turn_allowed"]
 
 
-class HFAdapter(PrefixReuseScoring):
+class HFAdapter(TokenizerEncoding, PrefixReuseScoring):
     """A causal LM through transformers; see the package README for the scoring method.
 
     `prefix_packing` (with `prefix_reuse`): score a batch's suffixes packed in one row after the shared prefix's
@@ -93,16 +93,7 @@ class HFAdapter(PrefixReuseScoring):
         self._cache_kw, self._keeps_logits = signature.cache_keyword, signature.keeps_logits
         self.capabilities = probe_capabilities(spec, self._base_model, tokenizer)
 
-    # ---- protocol ---------------------------------------------------------------------------------------------
-    @property
-    def tokenizer(self) -> Any:
-        """The HF tokenizer (left padding), e.g. for medadapt.decoding.option_token_ids."""
-        return self._tokenizer
-
-    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
-        """Token ids of a prompt; BOS as decided (None: added unless the text already starts with it)."""
-        return encode_text(self._tokenizer, text, add_special_tokens)
-
+    # ---- protocol (`tokenizer` and `encode` come from TokenizerEncoding) ------------------------------------
     def score_options(
         self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
     ) -> ScoreResult:

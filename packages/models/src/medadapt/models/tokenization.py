@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["default_add_special_tokens", "encode_text", "special_tokens"]
+__all__ = ["TokenizerEncoding", "default_add_special_tokens", "encode_text", "special_tokens"]
 
 _SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "unk_token")
 
@@ -37,3 +37,18 @@ def special_tokens(tokenizer: Any) -> dict[str, str]:
     for i, token in enumerate(extra):
         out[f"additional_{i}"] = str(token)
     return out
+
+
+class TokenizerEncoding:
+    """The adapters' `tokenizer` and `encode`, over the tokenizer each keeps in `_tokenizer`."""
+
+    _tokenizer: Any
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, e.g. for medadapt.decoding.option_token_ids."""
+        return self._tokenizer
+
+    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        """Token ids of a prompt; BOS as decided (None: added unless the text already starts with it)."""
+        return encode_text(self._tokenizer, text, add_special_tokens)

@@ -27,7 +27,7 @@ from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
 from medadapt.models.option_table import OptionTable
 from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec, chat_template_patch
-from medadapt.models.tokenization import encode_text, special_tokens
+from medadapt.models.tokenization import TokenizerEncoding, special_tokens
 
 __all__ = ["VLLMAdapter", "load_vllm_adapter"]
 
@@ -35,7 +35,7 @@ __all__ = ["VLLMAdapter", "load_vllm_adapter"]
 _MAX_SCORED_IDS = 128
 
 
-class VLLMAdapter:
+class VLLMAdapter(TokenizerEncoding):
     """A text model served by vllm.LLM in this process (imported lazily: the extra `medadapt-models[vllm]`)."""
 
     def __init__(
@@ -90,14 +90,6 @@ class VLLMAdapter:
             False,
             special_tokens(self._tokenizer),
         )
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
-        """Token ids of a prompt; BOS as decided (None: added unless the text already starts with it)."""
-        return encode_text(self._tokenizer, text, add_special_tokens)
 
     def score_options(
         self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
