@@ -13,6 +13,7 @@ from medadapt.models.registry import (
     get_model,
     list_models,
     spec_from_path,
+    study_chat_templates,
 )
 
 
@@ -79,3 +80,15 @@ def test_llama2_patch_applies_only_when_missing() -> None:
 def test_modelspec_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError):
         ModelSpec(name="x", hf_id_or_path="y", colour="red")  # type: ignore[call-arg]
+
+
+def test_every_chat_template_patch_resolves_to_the_one_copy_of_the_study_templates() -> None:
+    """Registry patch names (models.yaml) resolve into data/chat_templates.yaml, the templates' only home."""
+    templates = study_chat_templates()
+    patches = {get_model(name).chat_template_patch for name in list_models()} - {None}
+    assert patches >= {"llama2-if-missing", "llama3-if-missing", "mistral-v0.1"}
+    for patch in patches:
+        assert chat_template_patch(patch, None) in templates.values(), patch
+    # "always" replaces the tokenizer's own template, "missing" keeps it
+    assert chat_template_patch("mistral-v0.1", "{{ 'own' }}") == templates["mistral-v0.1"]
+    assert chat_template_patch("llama3-if-missing", "{{ 'own' }}") == "{{ 'own' }}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from medadapt.models.registry import study_chat_templates
 from medadapt.prompts import (
-    STUDY_CHAT_TEMPLATES,
     ChatTemplateError,
     QAExample,
     allows_system_prompts,
@@ -22,6 +22,13 @@ Q = QAExample("q1", "mmlu_anatomy", "test", "What is X?", ("alpha", "beta"), "B"
 DEMO = QAExample("d1", "mmlu_anatomy", "train", "FSQ?", ("o1", "o2"), "B")
 LLAMA3 = {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}
 LLAMA2 = {"bos_token": "<s>", "eos_token": "</s>"}
+# The study's templates have one home, medadapt-models' registry data (prompts renders what a model brings).
+_STUDY = study_chat_templates()
+STUDY_CHAT_TEMPLATES = {
+    "llama-2": _STUDY["llama2"],
+    "llama-3": _STUDY["llama3"],
+    "mistral": _STUDY["mistral-v0.1"],
+}
 
 
 @pytest.mark.parametrize(
@@ -136,7 +143,9 @@ def test_bug_7_bos_kept_once_in_the_text_by_default() -> None:
         special_tokens=LLAMA3,
     )
     # One BOS whatever the tokenizer: the text holds it and asks for no special tokens on top.
-    assert fixed.text.startswith("<|begin_of_text|><|start_header_id|>system") and not fixed.add_special_tokens
+    assert (
+        fixed.text.startswith("<|begin_of_text|><|start_header_id|>system") and not fixed.add_special_tokens
+    )
     assert fixed.text.count("<|begin_of_text|>") == 1
     study = build_prompt(
         Q,
@@ -166,6 +175,23 @@ def test_grammar_format_inside_chat_turns_prefills_the_answer_header() -> None:
         Q, fmt=sample_format(0), chat_template=STUDY_CHAT_TEMPLATES["llama-3"], special_tokens=LLAMA3
     ).text
     assert text.endswith("assistant<|end_header_id|>\n\nTHE ANSWER IS -")  # Llama-3 |trim drops the space
+
+
+def test_mistral_closes_each_assistant_turn_with_eos_and_a_space() -> None:
+    """The study's Mistral template ends an assistant turn with eos + ' ' (issue 12): a demo reads '</s> [INST]'."""
+    study_few = build_prompt(
+        Q,
+        fmt="chat",
+        shots=[DEMO],
+        system_prompt="SYS",
+        chat_template=STUDY_CHAT_TEMPLATES["mistral"],
+        special_tokens=LLAMA2,
+        study_bugs=True,
+    )
+    assert (
+        study_few.text
+        == "<s>[INST] SYS\nFSQ? [/INST] (B) o2</s> [INST] Question: What is X?\n(A) alpha\n(B) beta [/INST] "
+    )
 
 
 def test_chat_style_needs_a_template() -> None:

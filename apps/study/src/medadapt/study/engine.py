@@ -80,9 +80,12 @@ class PromptBuilder:
 
 
 def _model_input(prompt: Any) -> Any:
+    """The prompt as the adapter's input, with the prompt's BOS decision (study mode's double BOS, bug 7)."""
     from medadapt.models import ModelInput
 
-    return ModelInput(text=prompt.text, images=tuple(prompt.images))
+    return ModelInput(
+        text=prompt.text, images=tuple(prompt.images), add_special_tokens=prompt.add_special_tokens
+    )
 
 
 def _round(values: Any) -> list[float | None]:
@@ -161,6 +164,8 @@ def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, 
 def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], cache: OptionTokenCache) -> list[dict[str, Any]]:
     import numpy as np
 
+    from medadapt.models.adapter_io import best_option
+
     tokens = [cache.get(ex.letters, p.text) for ex, p in zip(batch, prompts, strict=True)]
     result = adapter.score_options([_model_input(p) for p in prompts], tokens)
     logprobs = np.asarray(result.logprobs, dtype=np.float64)
@@ -169,9 +174,8 @@ def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], c
         status = result.status[row]
         n = len(example.options)
         values = logprobs[row, :n]
-        pred = None
-        if status == "ok" and np.isfinite(values).any():
-            pred = example.letters[int(np.argmax(np.where(np.isfinite(values), values, -np.inf)))]
+        choice = best_option(values) if status == "ok" else None
+        pred = None if choice is None else example.letters[choice]
         records.append(_record(key, example, prompt, pred, status, {"logprobs": _round(values)}))
     return records
 

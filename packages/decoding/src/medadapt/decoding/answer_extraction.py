@@ -49,7 +49,8 @@ def extract_answer(
 
 
 def _extract_study(output: str, options: Sequence[str], answer: str | None) -> str | None:
-    """STUDY.md §5.3, bugs included: first letter candidate wins; text fallback only recognises the gold option."""
+    """The original's parser (docs/protocol.md#answer-extraction), bugs included: first letter candidate wins;
+    text fallback only recognises the gold option."""
     letters = option_letters(len(options))
     pattern = r"(?:^|\s|\(|\[|<)(" + "|".join(letters) + r")(?=\s|$|\.|<\/s>|\)|\]|>)"
     candidates = re.findall(pattern, output)

@@ -1,7 +1,8 @@
 """Which vocabulary ids stand for each answer option (bare ``A``, ``▁A``, ``ĠA``, ...) for a given tokenizer.
 
 Policies:
-- ``"study"``: the single vocabulary entry whose string is exactly the label (STUDY.md §5.4,
+- ``"study"``: the single vocabulary entry whose string is exactly the label
+(docs/protocol.md#constrained-decoding,
   ``convert_tokens_to_ids("A")``); an unknown label maps to the unk id as in the study.
 - ``"variants"`` (default): every entry that spells the label with or without a leading-space marker
   (``A``, ``▁A``, ``ĠA``, `` A``) plus the first token the tokenizer itself produces for the label after

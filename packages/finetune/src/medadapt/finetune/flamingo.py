@@ -1,4 +1,5 @@
-"""Flamingo parameter-efficient tuning (§7.5): the perceiver resampler, gated cross-attention, two embedding rows.
+"""Flamingo parameter-efficient tuning (docs/protocol.md#vlm-fine-tuning): the perceiver resampler, gated
+cross-attention, two embedding rows.
 
 Selection is by module names (`perceiver`, `gated_cross_attn`), so it applies to open-flamingo's model and to
 Med-Flamingo without importing open_flamingo; the language model and vision encoder stay frozen.

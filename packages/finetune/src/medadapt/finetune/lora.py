@@ -1,4 +1,5 @@
-"""Which layers get LoRA (every linear leaf outside the excluded parts, §7.1/§7.4) and attaching it with peft."""
+"""Which layers get LoRA (every linear leaf outside the excluded parts,
+docs/protocol.md#lora-sweep-and-selection and #vlm-fine-tuning) and attaching it with peft."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ __all__ = ["LORA_EXCLUDED_MODULES", "attach_lora", "linear_target_modules", "pef
 # Module-name parts that never get LoRA, per model kind (data, not name checks scattered in code).
 LORA_EXCLUDED_MODULES: dict[str, tuple[str, ...]] = {
     "causal-lm": ("lm_head",),
-    # LLaVA: only the language model's linears; vision tower and projector stay as they are (§7.4).
+    # LLaVA: only the language model's linears; vision tower and projector stay as they are
+    # (docs/protocol.md#vlm-fine-tuning).
     "llava": ("lm_head", "vision_tower", "multi_modal_projector", "mm_projector", "vision_resampler"),
 }
 

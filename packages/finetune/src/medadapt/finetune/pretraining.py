@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from medadapt.finetune.base_model import ModelSource, load_base_model, load_tokenizer
 from medadapt.finetune.checkpoint import publish_directory
 from medadapt.finetune.lora import attach_lora, peft_deprecation_quiet
+from medadapt.finetune.optimizer_steps import GlobalBatch, Trainer, build_trainer, progress_bar, run_steps
 from medadapt.finetune.runtime import Runtime
 from medadapt.finetune.spec import LoraConfigSpec, Precision
+from medadapt.finetune.supervised import SupervisedFeatures
 
 __all__ = ["PretrainingSpec", "continued_pretraining", "pack_corpus", "read_corpus"]
 
@@ -91,66 +92,19 @@ def continued_pretraining(
     """Train `base` on `corpus` and save a merged, plain checkpoint directory (with tokenizer) at `out_dir`.
 
     LoRA runs are merged (`merge_and_unload`) before saving, so the result loads like any base model.
-    `training.json` in the output records the spec, the corpus size and the loss curve.
+    `training.json` in the output records the spec, the corpus size and the loss curve. The steps run through
+    the same training loop as supervised trials (`optimizer_steps.run_steps`), every packed token labelled.
     """
-    import torch
-    from transformers import get_scheduler
-
     spec = spec or PretrainingSpec()
-    source = ModelSource.of(base)
-    if source.kind != "causal-lm":
-        raise ValueError(f"base: continued pretraining supports causal LMs, got a {source.kind} model")
+    source = _causal_lm_source(base)
     tokenizer = load_tokenizer(source)
     blocks = pack_corpus(tokenizer, read_corpus(corpus), spec.sequence_length)
     runtime = Runtime.create(spec.precision)
-    torch.manual_seed(spec.seed)
-    # Full fine-tuning keeps fp32 master weights; LoRA may leave the frozen base in bf16.
-    model = load_base_model(source, runtime.load_dtype if spec.method == "lora" else torch.float32)
-    if spec.method == "lora":
-        model = attach_lora(model, spec.lora)
-    model = model.to(runtime.device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    scheduler = get_scheduler(
-        "cosine",
-        optimizer,
-        num_warmup_steps=math.ceil(spec.max_steps * spec.warmup_ratio),
-        num_training_steps=spec.max_steps,
-    )
-    generator = torch.Generator().manual_seed(spec.seed)
-    data = torch.tensor(blocks, dtype=torch.long)
-    order: list[int] = []
+    trainer = _pretraining_trainer(source, spec, runtime, pad_token_id=tokenizer.eos_token_id)
     losses: list[float] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=spec.max_steps, desc="continued pretraining", leave=False)
-    model.train()
-    for _ in range(spec.max_steps):
-        if len(order) < spec.batch_size:
-            order += torch.randperm(len(blocks), generator=generator).tolist()
-        take, order = order[: spec.batch_size], order[spec.batch_size :]
-        batch = data[take].to(runtime.device)
-        with runtime.autocast():
-            loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        if spec.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    if bar is not None:
-        bar.close()
-    model.eval()
-    if spec.method == "lora":
-        with peft_deprecation_quiet():
-            model = model.merge_and_unload()
-    model.config.use_cache = True
+    with progress_bar(progress, spec.max_steps, desc="continued pretraining") as bar:
+        run_steps(trainer, _block_batches(blocks, spec), bar=bar, on_step=losses.append)
+    model = _plain_model(trainer, spec)
     record = {
         "base": source.path,
         "spec": spec.model_dump(mode="json"),
@@ -158,10 +112,71 @@ def continued_pretraining(
         "tokens": len(blocks) * spec.sequence_length,
         "loss": losses,
     }
+    return _save(model, tokenizer, record, Path(out_dir).expanduser().resolve())
 
+
+def _causal_lm_source(base: Any) -> ModelSource:
+    source = ModelSource.of(base)
+    if source.kind != "causal-lm":
+        raise ValueError(f"base: continued pretraining supports causal LMs, got a {source.kind} model")
+    return source
+
+
+def _pretraining_trainer(
+    source: ModelSource, spec: PretrainingSpec, runtime: Runtime, pad_token_id: int
+) -> Trainer:
+    """Seed, load the base (LoRA attached, or every weight trainable) and set up AdamW with a cosine schedule."""
+    import torch
+
+    torch.manual_seed(spec.seed)
+    # Full fine-tuning keeps fp32 master weights; LoRA may leave the frozen base in bf16.
+    model = load_base_model(source, runtime.load_dtype if spec.method == "lora" else torch.float32)
+    if spec.method == "lora":
+        model = attach_lora(model, spec.lora)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return build_trainer(
+        model,
+        [{"params": params, "weight_decay": spec.weight_decay}],
+        runtime=runtime,
+        learning_rate=spec.learning_rate,
+        lr_scheduler="cosine",
+        warmup_ratio=spec.warmup_ratio,
+        total_steps=spec.max_steps,
+        micro_batch_size=spec.batch_size,
+        pad_token_id=pad_token_id,
+        max_grad_norm=spec.max_grad_norm,
+    )
+
+
+def _block_batches(blocks: Sequence[list[int]], spec: PretrainingSpec) -> Iterator[GlobalBatch]:
+    """`max_steps` batches of packed blocks (every token a label), reshuffled each time the blocks run out."""
+    import torch
+
+    features = [SupervisedFeatures(tuple(b), tuple(b), example_id=f"block-{i}") for i, b in enumerate(blocks)]
+    generator = torch.Generator().manual_seed(spec.seed)
+    order: list[int] = []
+    for _ in range(spec.max_steps):
+        if len(order) < spec.batch_size:
+            order += torch.randperm(len(blocks), generator=generator).tolist()
+        take, order = order[: spec.batch_size], order[spec.batch_size :]
+        yield [[features[i] for i in take]]
+
+
+def _plain_model(trainer: Trainer, spec: PretrainingSpec) -> Any:
+    """The trained model ready to save and load like a base: LoRA merged, generation cache back on."""
+    model = trainer.runtime.unwrap(trainer.model)
+    model.eval()
+    if spec.method == "lora":
+        with peft_deprecation_quiet():
+            model = model.merge_and_unload()
+    model.config.use_cache = True
+    return model
+
+
+def _save(model: Any, tokenizer: Any, record: dict[str, Any], target: Path) -> Path:
     def write(tmp: Path) -> None:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         (tmp / "training.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
-    return publish_directory(write, Path(out_dir).expanduser().resolve())
+    return publish_directory(write, target)

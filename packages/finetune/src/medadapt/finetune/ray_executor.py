@@ -9,7 +9,7 @@ from medadapt.finetune.spec import TrialSpec
 from medadapt.finetune.training_loop import TrainingCallback
 
 if TYPE_CHECKING:
-    from medadapt.finetune.sweep import SweepSetup
+    from medadapt.finetune.sweep_setup import SweepSetup
 
 __all__ = ["run_trials_with_ray"]
 
@@ -45,7 +45,7 @@ def run_trials_with_ray(
 ) -> None:
     """One Tune trial per grid point; results land in the sweep directory (which workers must share)."""
     ray, tune = _import_ray()
-    from medadapt.finetune.sweep import run_trial
+    from medadapt.finetune.sweep_setup import run_trial
 
     started_here = not ray.is_initialized()
     if started_here:

@@ -1,4 +1,5 @@
-"""Best-trial selection: lowest validation loss, ties to the earliest trial of the grid (§7.3, strict `<`)."""
+"""Best-trial selection: lowest validation loss, ties to the earliest trial of the grid
+(docs/protocol.md#lora-sweep-and-selection, strict `<`)."""
 
 from __future__ import annotations
 

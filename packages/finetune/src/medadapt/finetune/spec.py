@@ -1,4 +1,5 @@
-"""Declarative, serialisable descriptions of a LoRA run and of the study's hyper-parameter grid (§7.1–7.3)."""
+"""Declarative, serialisable descriptions of a LoRA run and of the study's hyper-parameter grid
+(docs/protocol.md#lora-sweep-and-selection)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ class LoraConfigSpec(BaseModel):
 
 
 class TrainingSpec(BaseModel):
-    """Optimiser, schedule and stopping rule of one trial; defaults are the study's (§7.1) except the batch size."""
+    """Optimiser, schedule and stopping rule of one trial; defaults are the study's
+    (docs/protocol.md#lora-sweep-and-selection) except the batch size."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

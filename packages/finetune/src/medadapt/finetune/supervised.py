@@ -1,10 +1,13 @@
-"""Turn (prompt, target) text pairs into token ids whose labels cover the answer only (§3.7, bug 9 fixed)."""
+"""Turn (prompt, target) text pairs into token ids whose labels cover the answer only
+(docs/protocol.md#supervised-targets, bug 9 fixed)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from medadapt.models.tokenization import default_add_special_tokens
 
 __all__ = [
     "IGNORE_INDEX",
@@ -51,11 +54,10 @@ class SupervisedFeatures:
 
 
 def prompt_add_special_tokens(tokenizer: Any, pair: SupervisedPair) -> bool:
-    """Whether the tokenizer should add BOS: the pair's own decision, else only when the text lacks it (bug 7)."""
+    """Whether the tokenizer should add BOS: the pair's own decision, else the adapters' default (bug 7)."""
     if pair.add_special_tokens is not None:
         return pair.add_special_tokens
-    bos = getattr(tokenizer, "bos_token", None)
-    return not (isinstance(bos, str) and bos != "" and pair.prompt.startswith(bos))
+    return default_add_special_tokens(tokenizer, pair.prompt)
 
 
 def target_ids(tokenizer: Any, pair: SupervisedPair, eos_token_id: int | None = None) -> list[int]:
@@ -82,7 +84,8 @@ def encode_pair(
     eos_token_id: int | None = None,
     max_length: int | None = None,
 ) -> SupervisedFeatures:
-    """Tokenise prompt and target separately (§3.7), end the target with EOS and mask the prompt's labels.
+    """Tokenise prompt and target separately (docs/protocol.md#supervised-targets), end the target with EOS
+    and mask the prompt's labels.
 
     The EOS is labelled, so the model learns to stop (study bug 9 fixed). Over-long examples raise instead of being cut,
     because cutting would silently drop the answer.

@@ -1,4 +1,5 @@
-"""QAExamples of any medadapt-prompts task → supervised pairs, through `build_training_example` (§3.7)."""
+"""QAExamples of any medadapt-prompts task → supervised pairs, through `build_training_example`
+(docs/protocol.md#supervised-targets)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,9 @@ from typing import Any
 
 from medadapt.finetune.base_model import ModelSource, load_tokenizer
 from medadapt.finetune.supervised import SupervisedPair
+from medadapt.models.tokenization import special_tokens
 
-__all__ = ["special_tokens_of", "training_pairs"]
-
-_SPECIAL_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token")
-
-
-def special_tokens_of(tokenizer: Any) -> dict[str, str]:
-    """The tokenizer's named special tokens as text, as medadapt-prompts expects them."""
-    out = {}
-    for key in _SPECIAL_KEYS:
-        value = getattr(tokenizer, key, None)
-        if value:
-            out[key] = str(value)
-    return out
+__all__ = ["training_pairs"]
 
 
 def training_pairs(
@@ -54,7 +44,7 @@ def training_pairs(
         raise ValueError(
             f"base {spec.name!r}: use_chat_template is on but its tokenizer has no chat template"
         )
-    specials = special_tokens_of(text_tokenizer)
+    specials = special_tokens(text_tokenizer)
     style = spec.prompt_style if fmt is None else fmt
     pairs = []
     for example in examples:

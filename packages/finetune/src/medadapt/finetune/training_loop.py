@@ -1,9 +1,10 @@
-"""One trial: a compact, resumable supervised training loop with per-epoch validation and early stopping (§7.1)."""
+"""One trial: a compact, resumable supervised training loop with per-epoch validation and early stopping
+(docs/protocol.md#lora-sweep-and-selection)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,23 @@ from medadapt.finetune.checkpoint import (
     remove_checkpoints,
     save_checkpoint,
 )
-from medadapt.finetune.collate import pad_supervised_batch
 from medadapt.finetune.history import write_history
+from medadapt.finetune.optimizer_steps import (
+    GlobalBatch,
+    ModelInputs,
+    Trainer,
+    build_trainer,
+    evaluate_loss,
+    forward_inputs,
+    progress_bar,
+    run_steps,
+)
 from medadapt.finetune.parameters import ParameterSelection
 from medadapt.finetune.runtime import Runtime
 from medadapt.finetune.spec import TrainingSpec, TrialSpec
-from medadapt.finetune.supervised import IGNORE_INDEX, SupervisedFeatures
+from medadapt.finetune.supervised import SupervisedFeatures
 
-__all__ = ["TrainingCallback", "TrialResult", "epoch_order", "supervised_loss_sum", "train_trial"]
+__all__ = ["TrainingCallback", "TrialResult", "epoch_order", "load_trial_result", "train_trial"]
 
 RESULT_FILE = "result.json"
 BEST_DIR = "best"
@@ -65,133 +75,6 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-def supervised_loss_sum(logits: Any, labels: Any) -> tuple[Any, int]:
-    """Summed next-token cross-entropy over labelled positions, and how many there were."""
-    import torch
-
-    shifted_logits = logits[:, :-1, :].float()
-    shifted_labels = labels[:, 1:].to(shifted_logits.device)
-    count = int((shifted_labels != IGNORE_INDEX).sum())
-    loss = torch.nn.functional.cross_entropy(
-        shifted_logits.reshape(-1, shifted_logits.shape[-1]),
-        shifted_labels.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return loss, count
-
-
-def _to_device(batch: dict[str, Any], device: str, float_dtype: Any) -> dict[str, Any]:
-    out = {}
-    for key, value in batch.items():
-        value = value.to(device)
-        if value.is_floating_point():
-            value = value.to(float_dtype)
-        out[key] = value
-    return out
-
-
-def forward_inputs(batch: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of a transformers model's forward: the batch without labels."""
-    return {k: v for k, v in batch.items() if k != "labels"}
-
-
-ModelInputs = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def _make_scheduler(optimizer: Any, spec: TrainingSpec, total_steps: int) -> Any:
-    from transformers import get_scheduler
-
-    warmup = math.ceil(total_steps * spec.warmup_ratio)
-    return get_scheduler(
-        spec.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
-    )
-
-
-def evaluate_loss(
-    model: Any,
-    features: Sequence[SupervisedFeatures],
-    *,
-    pad_token_id: int,
-    batch_size: int,
-    runtime: Runtime,
-    study_compat: bool = False,
-    model_inputs: ModelInputs = forward_inputs,
-) -> float:
-    """Token-weighted mean answer loss over `features` (each process takes a share; sums are reduced)."""
-    import torch
-
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=runtime.device)
-    shard = list(range(runtime.rank, len(features), runtime.world_size))
-    with torch.no_grad():
-        for start in range(0, len(shard), batch_size):
-            chunk = [features[i] for i in shard[start : start + batch_size]]
-            batch = _to_device(
-                pad_supervised_batch(chunk, pad_token_id, study_compat=study_compat),
-                runtime.device,
-                _float(runtime),
-            )
-            with runtime.autocast():
-                logits = model(**model_inputs(batch)).logits
-            loss, count = supervised_loss_sum(logits, batch["labels"])
-            total[0] += loss.double()
-            total[1] += count
-    total = runtime.reduce_sum(total)
-    if float(total[1]) == 0:
-        raise ValueError("validation set: no labelled tokens (are all targets empty?)")
-    return float(total[0] / total[1])
-
-
-def _float(runtime: Runtime) -> Any:
-    return runtime.load_dtype
-
-
-def _train_step(
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    micro_batches: list[list[SupervisedFeatures]],
-    *,
-    spec: TrainingSpec,
-    pad_token_id: int,
-    runtime: Runtime,
-    params: list[Any],
-    model_inputs: ModelInputs = forward_inputs,
-) -> float:
-    """One optimizer step over the micro-batches of a global batch; loss normalised by its answer tokens."""
-    model.train()
-    n_tokens = sum(sum(1 for t in f.labels[1:] if t != IGNORE_INDEX) for mb in micro_batches for f in mb)
-    n_tokens = max(n_tokens, 1)
-    step_loss = 0.0
-    for rows in micro_batches:
-        mine = rows[runtime.rank :: runtime.world_size]
-        if not mine:
-            continue
-        batch = _to_device(
-            pad_supervised_batch(mine, pad_token_id, study_compat=spec.study_compat),
-            runtime.device,
-            _float(runtime),
-        )
-        with runtime.autocast():
-            logits = model(**model_inputs(batch)).logits
-        loss_sum, _ = supervised_loss_sum(logits, batch["labels"])
-        # DDP averages gradients over processes; scaling by the world size keeps the per-token mean.
-        loss = loss_sum * runtime.world_size / n_tokens
-        runtime.backward(loss)
-        step_loss += float(loss_sum.detach()) / n_tokens
-    if spec.max_grad_norm is not None:
-        runtime.clip_grad_norm(params, spec.max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    if runtime.world_size > 1:
-        import torch
-
-        step_loss = float(runtime.reduce_sum(torch.tensor(step_loss, device=runtime.device)))
-    return step_loss
-
-
 def load_trial_result(trial_dir: Path) -> TrialResult | None:
     """The result of a finished trial, or None when it has not finished."""
     path = trial_dir / RESULT_FILE
@@ -220,143 +103,195 @@ def train_trial(
     The best adapter (lowest validation loss) is kept in `trial_dir/best`; `result.json`, `history.csv` and
     `history.json` are written at the end. A trial that already has `result.json` is returned as is.
     """
-    import torch
-
     done = load_trial_result(trial_dir)
     if done is not None:
         return done
+    _require_examples(train, val)
+    spec = trial.training
+    runtime = runtime or Runtime.create(spec.precision)
+    steps_per_epoch = math.ceil(len(train) / _global_batch_size(spec, runtime))
+    total_steps = steps_per_epoch * spec.max_epochs
+    trainer = _trial_trainer(spec, load_model, selection, runtime, pad_token_id, total_steps)
+    run = _TrialRun(trial, trainer, selection, trial_dir, save_extras, callbacks, steps_per_epoch)
+    run.resume()
+    with progress_bar(
+        progress and runtime.is_main, total_steps, initial=run.state.global_step, desc=trial.trial_id
+    ) as bar:
+        while not run.state.finished and run.state.epoch < spec.max_epochs:
+            run_steps(trainer, run.epoch_batches(train), bar=bar, on_step=run.after_step)
+            run.end_epoch(val)
+    return run.finish(keep_checkpoints)
+
+
+def _require_examples(train: Sequence[SupervisedFeatures], val: Sequence[SupervisedFeatures]) -> None:
     if not train:
         raise ValueError("train: expected at least one training example, got none")
     if not val:
         raise ValueError("val: expected at least one validation example, got none")
-    spec = trial.training
-    runtime = runtime or Runtime.create(spec.precision)
+
+
+def _global_batch_size(spec: TrainingSpec, runtime: Runtime) -> int:
+    return spec.batch_size * spec.gradient_accumulation_steps * runtime.world_size
+
+
+def _trial_trainer(
+    spec: TrainingSpec,
+    load_model: Callable[[Runtime], Any],
+    selection: ParameterSelection,
+    runtime: Runtime,
+    pad_token_id: int,
+    total_steps: int,
+) -> Trainer:
+    """Seed, load the base, make the selected parameters trainable, and set up optimizer and schedule."""
+    import torch
+
     torch.manual_seed(spec.seed)
     model = selection.apply(load_model(runtime))
     if spec.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    params = [p for p in model.parameters() if p.requires_grad]
-    # A selection may map the batch onto another forward signature (Flamingo: lang_x, vision_x).
     model_inputs: ModelInputs = getattr(selection, "model_inputs", forward_inputs)
-    optimizer = torch.optim.AdamW(selection.param_groups(model, spec.weight_decay), lr=spec.learning_rate)
-    model, optimizer = runtime.prepare(model, optimizer, spec.batch_size)
-
-    global_batch = spec.batch_size * spec.gradient_accumulation_steps * runtime.world_size
-    steps_per_epoch = math.ceil(len(train) / global_batch)
-    total_steps = steps_per_epoch * spec.max_epochs
-    scheduler = _make_scheduler(optimizer, spec, total_steps)
-
-    state = TrainState()
-    resume_from = latest_checkpoint(trial_dir)
-    if resume_from is not None:
-        state = load_checkpoint(resume_from, runtime.unwrap(model), optimizer, scheduler)
-        state.resumed_at.append(state.global_step)
-
-    def checkpoint() -> None:
-        if runtime.is_main:
-            path = save_checkpoint(trial_dir, runtime.unwrap(model), optimizer, scheduler, state)
-            for cb in callbacks:
-                cb.on_checkpoint(trial, path, state)
-        runtime.wait()
-
-    bar = None
-    if progress and runtime.is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=state.global_step, desc=trial.trial_id, leave=False)
-    micro = spec.batch_size * runtime.world_size
-    eval_batch = spec.eval_batch_size or spec.batch_size
-    try:
-        while not state.finished and state.epoch < spec.max_epochs:
-            order = epoch_order(len(train), spec.seed, state.epoch)
-            for step in range(state.step_in_epoch, steps_per_epoch):
-                rows = [train[i] for i in order[step * global_batch : (step + 1) * global_batch]]
-                micro_batches = [rows[i : i + micro] for i in range(0, len(rows), micro)]
-                loss = _train_step(
-                    model,
-                    optimizer,
-                    scheduler,
-                    micro_batches,
-                    spec=spec,
-                    pad_token_id=pad_token_id,
-                    runtime=runtime,
-                    params=params,
-                    model_inputs=model_inputs,
-                )
-                state.global_step += 1
-                state.step_in_epoch = step + 1
-                state.epoch_loss_sum += loss
-                state.epoch_loss_steps += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}")
-                every = spec.checkpoint_every_steps
-                if every and state.global_step % every == 0 and state.step_in_epoch < steps_per_epoch:
-                    checkpoint()
-            val_loss = evaluate_loss(
-                model,
-                val,
-                pad_token_id=pad_token_id,
-                batch_size=eval_batch,
-                runtime=runtime,
-                study_compat=spec.study_compat,
-                model_inputs=model_inputs,
-            )
-            best = state.best_val_loss
-            # A NaN loss (diverged run) never counts as an improvement; such a trial cannot win the sweep.
-            improved = not math.isnan(val_loss) and (
-                best is None or (val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold)
-            )
-            row = {
-                "epoch": state.epoch + 1,
-                "global_step": state.global_step,
-                "learning_rate": float(scheduler.get_last_lr()[0]),
-                "train_loss": state.epoch_loss_sum / max(state.epoch_loss_steps, 1),
-                "val_loss": val_loss,
-                "improved": improved,
-            }
-            state.history.append(row)
-            if improved:
-                state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
-                if runtime.is_main:
-                    _save_best(selection, runtime.unwrap(model), trial_dir / BEST_DIR, save_extras)
-            else:
-                state.bad_epochs += 1
-            for cb in callbacks:
-                cb.on_epoch_end(trial, row)
-            state.epoch += 1
-            state.step_in_epoch = 0
-            state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
-            patience = spec.early_stopping_patience
-            if patience is not None and state.bad_epochs >= patience:
-                state.finished = state.stopped_early = True
-            elif state.epoch >= spec.max_epochs:
-                state.finished = True
-            checkpoint()
-    finally:
-        if bar is not None:
-            bar.close()
-
-    result = TrialResult(
-        trial=trial,
-        trial_id=trial.trial_id,
-        best_val_loss=math.nan if state.best_val_loss is None else state.best_val_loss,
-        best_epoch=state.best_epoch or 0,
-        epochs_run=state.epoch,
-        global_steps=state.global_step,
-        stopped_early=state.stopped_early,
-        resumed_at=state.resumed_at,
-        adapter_dir=str((trial_dir / BEST_DIR).resolve()),
-        history=state.history,
+    return build_trainer(
+        model,
+        selection.param_groups(model, spec.weight_decay),
+        runtime=runtime,
+        learning_rate=spec.learning_rate,
+        lr_scheduler=spec.lr_scheduler,
+        warmup_ratio=spec.warmup_ratio,
+        total_steps=total_steps,
+        micro_batch_size=spec.batch_size,
+        pad_token_id=pad_token_id,
+        max_grad_norm=spec.max_grad_norm,
+        study_compat=spec.study_compat,
+        model_inputs=model_inputs,
     )
-    if runtime.is_main:
-        write_history(trial_dir, state.history)
-        (trial_dir / RESULT_FILE).write_text(result.model_dump_json(indent=1), encoding="utf-8")
-        if not keep_checkpoints:
-            remove_checkpoints(trial_dir)
-    runtime.wait()
-    return result
+
+
+class _TrialRun:
+    """One trial in progress: its resumable state and what happens after each step and each epoch."""
+
+    def __init__(
+        self,
+        trial: TrialSpec,
+        trainer: Trainer,
+        selection: ParameterSelection,
+        trial_dir: Path,
+        save_extras: Callable[[Path], None] | None,
+        callbacks: Sequence[TrainingCallback],
+        steps_per_epoch: int,
+    ) -> None:
+        self.trial, self.spec, self.trainer, self.selection = trial, trial.training, trainer, selection
+        self.trial_dir, self.save_extras, self.callbacks = trial_dir, save_extras, callbacks
+        self.steps_per_epoch = steps_per_epoch
+        self.state = TrainState()
+
+    def resume(self) -> None:
+        """Continue from the newest complete checkpoint, if there is one."""
+        resume_from = latest_checkpoint(self.trial_dir)
+        if resume_from is not None:
+            t = self.trainer
+            self.state = load_checkpoint(resume_from, t.runtime.unwrap(t.model), t.optimizer, t.scheduler)
+            self.state.resumed_at.append(self.state.global_step)
+
+    def epoch_batches(self, train: Sequence[SupervisedFeatures]) -> Iterator[GlobalBatch]:
+        """The rest of the current epoch's global batches, cut into micro-batches."""
+        global_batch = _global_batch_size(self.spec, self.trainer.runtime)
+        micro = self.spec.batch_size * self.trainer.runtime.world_size
+        order = epoch_order(len(train), self.spec.seed, self.state.epoch)
+        for step in range(self.state.step_in_epoch, self.steps_per_epoch):
+            rows = [train[i] for i in order[step * global_batch : (step + 1) * global_batch]]
+            yield [rows[i : i + micro] for i in range(0, len(rows), micro)]
+
+    def after_step(self, loss: float) -> None:
+        """Count the step and its loss; checkpoint every `checkpoint_every_steps` inside an epoch."""
+        state = self.state
+        state.global_step += 1
+        state.step_in_epoch += 1
+        state.epoch_loss_sum += loss
+        state.epoch_loss_steps += 1
+        every = self.spec.checkpoint_every_steps
+        if every and state.global_step % every == 0 and state.step_in_epoch < self.steps_per_epoch:
+            self.checkpoint()
+
+    def end_epoch(self, val: Sequence[SupervisedFeatures]) -> None:
+        """Validate, keep the best adapter, decide whether to stop, and checkpoint."""
+        val_loss = evaluate_loss(
+            self.trainer, val, batch_size=self.spec.eval_batch_size or self.spec.batch_size
+        )
+        row = self._record_epoch(val_loss)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self.trial, row)
+        self._advance_epoch()
+        self.checkpoint()
+
+    def _record_epoch(self, val_loss: float) -> dict[str, Any]:
+        state, spec = self.state, self.spec
+        best = state.best_val_loss
+        # A NaN loss (diverged run) never counts as an improvement; such a trial cannot win the sweep.
+        improved = not math.isnan(val_loss) and (
+            best is None or (val_loss < best and abs(val_loss - best) > spec.early_stopping_threshold)
+        )
+        row = {
+            "epoch": state.epoch + 1,
+            "global_step": state.global_step,
+            "learning_rate": float(self.trainer.scheduler.get_last_lr()[0]),
+            "train_loss": state.epoch_loss_sum / max(state.epoch_loss_steps, 1),
+            "val_loss": val_loss,
+            "improved": improved,
+        }
+        state.history.append(row)
+        if improved:
+            state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, state.epoch + 1, 0
+            if self.trainer.runtime.is_main:
+                model = self.trainer.runtime.unwrap(self.trainer.model)
+                _save_best(self.selection, model, self.trial_dir / BEST_DIR, self.save_extras)
+        else:
+            state.bad_epochs += 1
+        return row
+
+    def _advance_epoch(self) -> None:
+        state = self.state
+        state.epoch += 1
+        state.step_in_epoch = 0
+        state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
+        patience = self.spec.early_stopping_patience
+        if patience is not None and state.bad_epochs >= patience:
+            state.finished = state.stopped_early = True
+        elif state.epoch >= self.spec.max_epochs:
+            state.finished = True
+
+    def checkpoint(self) -> None:
+        t = self.trainer
+        if t.runtime.is_main:
+            path = save_checkpoint(
+                self.trial_dir, t.runtime.unwrap(t.model), t.optimizer, t.scheduler, self.state
+            )
+            for cb in self.callbacks:
+                cb.on_checkpoint(self.trial, path, self.state)
+        t.runtime.wait()
+
+    def finish(self, keep_checkpoints: bool) -> TrialResult:
+        """The result, with history and result.json written (main process) and checkpoints dropped."""
+        state = self.state
+        result = TrialResult(
+            trial=self.trial,
+            trial_id=self.trial.trial_id,
+            best_val_loss=math.nan if state.best_val_loss is None else state.best_val_loss,
+            best_epoch=state.best_epoch or 0,
+            epochs_run=state.epoch,
+            global_steps=state.global_step,
+            stopped_early=state.stopped_early,
+            resumed_at=state.resumed_at,
+            adapter_dir=str((self.trial_dir / BEST_DIR).resolve()),
+            history=state.history,
+        )
+        if self.trainer.runtime.is_main:
+            write_history(self.trial_dir, state.history)
+            (self.trial_dir / RESULT_FILE).write_text(result.model_dump_json(indent=1), encoding="utf-8")
+            if not keep_checkpoints:
+                remove_checkpoints(self.trial_dir)
+        self.trainer.runtime.wait()
+        return result
 
 
 def _save_best(

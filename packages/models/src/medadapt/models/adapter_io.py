@@ -17,6 +17,7 @@ __all__ = [
     "ScoreResult",
     "Status",
     "as_model_inputs",
+    "best_option",
 ]
 
 Status = Literal["ok", "too_long"]
@@ -27,14 +28,21 @@ STATUS_TOO_LONG: Status = "too_long"
 
 @dataclass(frozen=True)
 class ModelInput:
-    """One prompt: text, and for VLMs the image files it refers to (in order of the image markers)."""
+    """One prompt: text, and for VLMs the image files it refers to (in order of the image markers).
+
+    `add_special_tokens`: whether the tokenizer adds its special tokens (BOS) to `text`, as the prompt's producer
+    decided (medadapt-prompts' `Prompt.add_special_tokens`); None leaves it to the adapter's default (add BOS
+    unless the text already starts with it, `tokenization.default_add_special_tokens`).
+    """
 
     text: str
     images: tuple[str, ...] = ()
+    add_special_tokens: bool | None = None
 
 
 def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInput]:
-    """Accept str, ModelInput, or anything with `.text` (and optionally `.images`), e.g. medadapt.prompts' Prompt."""
+    """Accept str, ModelInput, or anything with `.text` (and optionally `.images` and `.add_special_tokens`), e.g.
+    medadapt.prompts' Prompt, whose BOS decision is kept."""
     if isinstance(prompts, str | ModelInput) or hasattr(prompts, "text"):
         prompts = [prompts]
     out: list[ModelInput] = []
@@ -44,7 +52,8 @@ def as_model_inputs(prompts: Sequence[Any] | str | ModelInput) -> list[ModelInpu
         elif isinstance(prompt, str):
             out.append(ModelInput(prompt))
         elif isinstance(getattr(prompt, "text", None), str):
-            out.append(ModelInput(prompt.text, tuple(str(p) for p in getattr(prompt, "images", ()) or ())))
+            images = tuple(str(p) for p in getattr(prompt, "images", ()) or ())
+            out.append(ModelInput(prompt.text, images, getattr(prompt, "add_special_tokens", None)))
         else:
             raise TypeError(
                 f"prompts[{i}]: expected str, ModelInput or an object with .text, got {type(prompt).__name__}"
@@ -61,6 +70,19 @@ class Capabilities:
     context_length: int
     images: bool
     special_tokens: dict[str, str] = field(default_factory=dict)
+
+
+def best_option(logprobs: Any) -> int | None:
+    """Index of the most probable option (first on ties) among finite log-probs; None when none is finite.
+
+    A NaN or infinite log-prob never wins (np.argmax alone would pick a NaN): the study app and
+    `ScoreResult.predictions` both predict through this.
+    """
+    values = np.asarray(logprobs, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    return int(np.argmax(np.where(finite, values, -np.inf)))
 
 
 @dataclass(frozen=True)
@@ -84,11 +106,13 @@ class ScoreResult:
 
     @property
     def predictions(self) -> np.ndarray:
-        """Index of the best option per prompt (first on ties); -1 where the prompt was not scored."""
+        """Index of the best option per prompt (`best_option`); -1 where the prompt was not scored or no option
+        has a finite log-prob."""
         best = np.full(len(self.status), -1, dtype=np.int64)
         for i, status in enumerate(self.status):
-            if status == STATUS_OK:
-                best[i] = int(np.argmax(self.logprobs[i]))
+            choice = best_option(self.logprobs[i]) if status == STATUS_OK else None
+            if choice is not None:
+                best[i] = choice
         return best
 
     @property

@@ -124,7 +124,7 @@ class ChainAdapter:
                 text = text.replace(IMAGE_MARKER, description, 1)
             else:
                 leading.append(description)
-        return ModelInput("".join(leading) + text)
+        return ModelInput("".join(leading) + text, add_special_tokens=prompt.add_special_tokens)
 
     def score_options(
         self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]

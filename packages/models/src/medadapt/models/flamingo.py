@@ -26,11 +26,13 @@ from medadapt.models.adapter_io import (
     as_model_inputs,
 )
 from medadapt.models.checkpoints import resolve_checkpoint
+from medadapt.models.hf_loading import prepare_tokenizer
 from medadapt.models.llava import load_images
 from medadapt.models.option_table import OptionTable
 from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec, get_model
 from medadapt.models.stop_strings import cut_at_stop
+from medadapt.models.tokenization import special_tokens
 
 __all__ = ["FlamingoAdapter", "load_flamingo_adapter"]
 
@@ -52,17 +54,9 @@ class FlamingoAdapter:
     ) -> None:
         self.model = model.eval()
         self.image_processor = image_processor
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        self._tokenizer = tokenizer
+        self._tokenizer = prepare_tokenizer(tokenizer)
         self.decoder_backend = decoder_backend
-        specials = {
-            r: str(getattr(tokenizer, r))
-            for r in ("bos_token", "eos_token", "pad_token")
-            if getattr(tokenizer, r, None)
-        }
-        self.capabilities = Capabilities(None, True, int(context_length), True, specials)
+        self.capabilities = Capabilities(None, True, int(context_length), True, special_tokens(tokenizer))
 
     @property
     def tokenizer(self) -> Any:
@@ -83,7 +77,9 @@ class FlamingoAdapter:
         return IMAGE_MARKER * max(missing, 0) + prompt.text
 
     def _ids(self, prompt: ModelInput) -> list[int]:
-        return list(self._tokenizer(self._text(prompt))["input_ids"])
+        # OpenFlamingo's text always starts from the tokenizer's BOS unless the prompt's producer decided otherwise.
+        add_special = True if prompt.add_special_tokens is None else prompt.add_special_tokens
+        return list(self._tokenizer(self._text(prompt), add_special_tokens=add_special)["input_ids"])
 
     def _last_logits(self, vision_x: Any, ids: list[int]) -> Any:
         import torch

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.models.adapter_io import ModelInput
-from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
-from medadapt.models.hf import HFAdapter, resolve_dtype
+from medadapt.models.checkpoints import resolve_checkpoint
+from medadapt.models.hf import HFAdapter
+from medadapt.models.hf_loading import attach_lora, default_device, resolve_dtype
 from medadapt.models.registry import ModelSpec
 
 __all__ = ["LlavaAdapter", "load_images", "load_llava_adapter"]
@@ -40,23 +41,17 @@ class LlavaAdapter(HFAdapter):
         merge_lora: bool = False,
         **options: Any,
     ) -> None:
-        import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         path = resolve_checkpoint(spec)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device(device)
         kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
         if device_map is not None:
             kwargs["device_map"] = device_map
         model: Any = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         if device_map is None:
             model = model.to(device)
-        if spec.lora:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, resolve_lora(spec.lora, spec.name))
-            if merge_lora:
-                model = model.merge_and_unload()
+        model = attach_lora(model, spec, merge=merge_lora)
         self.processor = AutoProcessor.from_pretrained(path)
         if spec.context_length is None:
             text_config = getattr(model.config, "text_config", None)
@@ -92,7 +87,7 @@ class LlavaAdapter(HFAdapter):
         text = self._with_markers(prompt).replace(
             self.image_marker, self.image_marker * self.tokens_per_image
         )
-        return self.encode(text)
+        return self.encode(text, prompt.add_special_tokens)
 
     def _pixel_values(self, prompts: list[ModelInput]) -> Any:
         """Pixel values for every image of the batch in prompt order, or None when the batch has no image."""

@@ -1,4 +1,4 @@
-"""LLaVA-v0 / LLaVA-Med delta weights → a transformers Llava checkpoint (STUDY.md §6.2).
+"""LLaVA-v0 / LLaVA-Med delta weights → a transformers Llava checkpoint (docs/protocol.md#models-and-pairs).
 
 The released deltas hold `target - base` for every LLaMA-7B tensor (embeddings and lm_head grown by the added
 image tokens) plus the absolute `mm_projector`. Merging adds the base back; converting maps the old

@@ -22,6 +22,7 @@ __all__ = [
     "list_models",
     "list_pairs",
     "spec_from_path",
+    "study_chat_templates",
 ]
 
 REGISTRY_GROUP = "medadapt.registry"
@@ -242,6 +243,11 @@ def _chat_template_data() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def study_chat_templates() -> dict[str, str]:
+    """The study's chat templates by name (data/chat_templates.yaml, medadapt's only copy)."""
+    return {name: str(text) for name, text in _chat_template_data()["templates"].items()}
+
+
 def chat_template_patch(patch: str | None, current: str | None) -> str | None:
     """The chat template to use given the tokenizer's own (`current`) and a registry patch name (or None)."""
     if patch is None:
@@ -252,4 +258,4 @@ def chat_template_patch(patch: str | None, current: str | None) -> str | None:
     rule = data["patches"][patch]
     if rule["when"] == "missing" and current:
         return current
-    return str(data["templates"][rule["template"]])
+    return study_chat_templates()[rule["template"]]

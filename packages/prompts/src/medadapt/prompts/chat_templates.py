@@ -1,4 +1,8 @@
-"""Chat templates applied from their jinja source (as Hugging Face does, no transformers import), and the study's."""
+"""Chat templates applied from their jinja source (as Hugging Face does, no transformers import).
+
+The templates themselves come with the model (its tokenizer's, or the study's that medadapt-models installs through
+a registry patch, docs/protocol.md#chat-formatting); this module only renders whichever it is given.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,6 @@ from collections.abc import Mapping, Sequence
 
 from medadapt.prompts.jinja_sandbox import ChatTemplateError, render_chat_template
 
-# The three templates the study installed on tokenizers (STUDY.md §3.5), written from their described behaviour.
-LLAMA2_CHAT_TEMPLATE = (
-    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
-    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
-    "{% set system_message = false %}{% endif %}"
-    "{% for message in loop_messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-    "{% if loop.index0 == 0 and system_message != false %}"
-    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
-    "{% else %}{% set content = message['content'] %}{% endif %}"
-    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}"
-    "{% endfor %}"
-)
-LLAMA3_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim"
-    " + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
-)
-MISTRAL_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST] ' }}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
-    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
-)
-STUDY_CHAT_TEMPLATES: dict[str, str] = {
-    "llama-2": LLAMA2_CHAT_TEMPLATE,
-    "llama-3": LLAMA3_CHAT_TEMPLATE,
-    "mistral": MISTRAL_CHAT_TEMPLATE,
-}
 END_OF_TURN_TOKENS: tuple[str, ...] = ("<|eot_id|>",)
 
 Message = Mapping[str, str]

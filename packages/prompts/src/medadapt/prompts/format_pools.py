@@ -1,4 +1,5 @@
-"""The literal pools of the study's prompt-format grammar (STUDY.md §3.1), kept exactly as the study lists them."""
+"""The literal pools of the study's prompt-format grammar (docs/protocol.md#prompt-grammar), kept exactly as
+the study lists them."""
 
 from __future__ import annotations
 

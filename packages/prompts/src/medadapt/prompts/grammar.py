@@ -1,4 +1,5 @@
-"""The study's prompt-format grammar (STUDY.md §3.1): literal pools, seed → format sampling and enumeration."""
+"""The study's prompt-format grammar (docs/protocol.md#prompt-grammar): literal pools, seed → format sampling
+and enumeration."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def sample_format(seed: int) -> PromptFormat:
     """The study's format for `seed`: CPython Mersenne Twister with the study's nine `choice` calls, in order.
 
     A private `random.Random(seed)` yields the same draws as the study's global `random.seed(seed)` without
-    touching global state (STUDY.md §10.25).
+    touching global state (bug 25, docs/protocol.md#defects-of-the-original-by-number).
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"sample_format: seed must be an int, got {type(seed).__name__} {seed!r}")

@@ -19,7 +19,8 @@ from medadapt.prompts.prompt_format import PromptFormat
 from medadapt.prompts.prompt_styles import PromptStyle, get_prompt_style
 from medadapt.prompts.tasks.registry import question_text
 
-# The study always stopped on '###' besides the eos token and the template's headers (STUDY.md §5.2).
+# The study always stopped on '###' besides the eos token and the template's headers
+# (docs/protocol.md#greedy-decoding-and-stop-strings).
 ALWAYS_STOP: tuple[str, ...] = ("###",)
 
 
@@ -93,10 +94,12 @@ def build_prompt(
 ) -> Prompt:
     """The prompt for `example` with demos `shots`; the query always ends with the (open) answer header.
 
-    With `chat_template`, demos and query become user/assistant turns rendered by that template (STUDY.md §3.5);
-    `study_bugs=True` reproduces the study's Mistral system-prompt handling and its double BOS (§10, bugs 5, 7).
+    With `chat_template`, demos and query become user/assistant turns rendered by that template
+    (docs/protocol.md#chat-formatting);
+    `study_bugs=True` reproduces the study's Mistral system-prompt handling and its double BOS (bugs 5 and 7,
+    docs/protocol.md#defects-of-the-original-by-number).
     `vlm_style` ("llava-v0", "open-flamingo", ...) assembles a grammar format the way that VLM's style does,
-    with image blocks interleaved (the study's sampled VLM templates, §3.6).
+    with image blocks interleaved (the study's sampled VLM templates, docs/protocol.md#vlm-prompts).
     """
     resolved = _resolve(fmt)
     tokens = dict(special_tokens or {})
@@ -166,7 +169,8 @@ def _chat_text(
     if bos and text.startswith(bos):
         # The text keeps the template's BOS and says "add no special tokens": one BOS whatever the tokenizer does
         # (many add none: SmolLM2's and Qwen's BOS is the turn opener `<|im_start|>`, which stripping would lose).
-        # The study tokenised this text with special tokens, i.e. twice BOS where the tokenizer adds one (§10.7).
+        # The study tokenised this text with special tokens, i.e. twice BOS where the tokenizer adds one (bug
+        # 7, docs/protocol.md#defects-of-the-original-by-number).
         return text, study_bugs
     return text, True
 
@@ -186,7 +190,8 @@ def _vlm_prompt(
 
     `fmt` renders the question/answer blocks (the style itself, or a grammar format), `style` assembles them.
     `<image>` tags inside questions (MMMU) are removed and one image block is emitted per image; the study
-    emitted one per tag while passing only each demo's first image (STUDY.md §10.13) — `study_bugs=True`.
+    emitted one per tag while passing only each demo's first image (bug 13,
+    docs/protocol.md#defects-of-the-original-by-number) — `study_bugs=True`.
     """
     blocks = _Blocks(fmt)
 
@@ -232,7 +237,8 @@ def build_training_example(
     special_tokens: Mapping[str, str] | None = None,
     study_bugs: bool = False,
 ) -> TrainingExample:
-    """The study's SFT pair (STUDY.md §3.7): zero-shot prompt without system prompt, target '(B) text' + EOS.
+    """The study's SFT pair (docs/protocol.md#supervised-targets): zero-shot prompt without system prompt,
+    target '(B) text' + EOS.
 
     The EOS (the chat template's end-of-turn token, or eos_token) is part of the target so the model learns to stop.
     """

@@ -149,7 +149,8 @@ class PromptFormat:
 
     @property
     def stop_headers(self) -> list[str]:
-        """Non-empty, de-duplicated headers, used as extra stop strings in greedy decoding (STUDY.md §5.2)."""
+        """Non-empty, de-duplicated headers, used as extra stop strings in greedy decoding
+        (docs/protocol.md#greedy-decoding-and-stop-strings)."""
         out: list[str] = []
         for header in (self.question_header, self.options_header, self.answer_header):
             if header and header not in out:

@@ -1,4 +1,5 @@
-"""Model-default prompt styles of the study (STUDY.md §3.4, §3.6) as data: jinja sources plus how blocks join."""
+"""Model-default prompt styles of the study (docs/protocol.md#model-default-prompt-styles and #vlm-prompts) as
+data: jinja sources plus how blocks join."""
 
 from __future__ import annotations
 

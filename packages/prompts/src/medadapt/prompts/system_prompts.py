@@ -1,4 +1,5 @@
-"""The study's system prompts as data (STUDY.md §3.3), verbatim, and the rule that picks the default one."""
+"""The study's system prompts as data (docs/protocol.md#system-prompts), verbatim, and the rule that picks the
+default one."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ VLM_SYSTEM_PROMPTS: dict[str, str] = {
     "open-flamingo": "The following is a multiple-choice visual question requiring medical knowledge. Answer the "
     "question by choosing one of the provided answer options.",
 }
-# The study's sampled pool (CHOSEN_SYS_PROMPT_LIST); '{}' = last option letter. STUDY.md quotes 3 of its 11 entries.
+# The study's sampled pool (CHOSEN_SYS_PROMPT_LIST); '{}' = last option letter.
+# Our description of the study quotes 3 of its 11.
 SAMPLED_SYSTEM_PROMPTS_KNOWN: tuple[str, ...] = (
     "The following is a multiple-choice question about medical knowledge. Answer the question by choosing one of "
     "the options from A to {}.",

@@ -1,4 +1,5 @@
-"""Answer options for closed-ended VQA questions (STUDY.md §2.5): yes/no, SLAKE's rules, and a question parser."""
+"""Answer options for closed-ended VQA questions (docs/protocol.md#datasets-and-tasks): yes/no, SLAKE's rules,
+and a question parser."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 
 YES_NO: tuple[str, ...] = ("yes", "no")
 EXTRA_ANSWERS: tuple[str, ...] = ("both", "almost the same")
-# The study's hand-written SLAKE rules (question -> options); STUDY.md quotes these two of its 28.
+# The study's hand-written SLAKE rules (question -> options); our description of the
+# study quotes these two of its 28.
 SLAKE_STUDY_RULES: dict[str, tuple[str, ...]] = {
     "Is this a t1 weighted or t2 weighted mri image?": ("t1", "t2"),
     "Which is the smallest in this image,spleen,left kidney or liver?": ("left kidney", "liver"),

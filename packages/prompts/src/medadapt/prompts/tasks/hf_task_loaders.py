@@ -25,7 +25,7 @@ def _subset_dir(folder: Path, name: str) -> Path:
 
 
 def load_hf_task(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> TaskData:
-    """Dispatch on the task family; splits follow STUDY.md §2.2–2.3."""
+    """Dispatch on the task family; splits follow docs/protocol.md#datasets-and-tasks."""
     family = spec.family
     if family == "mmmu":
         return load_mmmu(spec, folder, split, study_compat)

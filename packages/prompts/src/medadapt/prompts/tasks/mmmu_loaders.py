@@ -92,7 +92,8 @@ def load_mmmu(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -> T
     ]
     if split != "train":
         if study_compat:
-            # validation.train_test_split(train_size=5, seed=42): val = the 5-item part (STUDY.md §10.12).
+            # validation.train_test_split(train_size=5, seed=42): val = the 5-item part (bug 12,
+            # docs/protocol.md#defects-of-the-original-by-number).
             val_idx, test_idx = hf_train_test_split(len(examples), train_size=5, seed=42)
         else:
             test_idx, val_idx = hf_train_test_split(len(examples), test_size=0.5, seed=42)

@@ -1,4 +1,5 @@
-"""CASI and MIMIC-III acronym sense disambiguation (STUDY.md §2.2, §2.5): preprocessing and loading."""
+"""CASI and MIMIC-III acronym sense disambiguation (docs/protocol.md#datasets-and-tasks): preprocessing and
+loading."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class SenseRow:
 def parse_long_form(long_form: str, *, study_compat: bool) -> str:
     """An option's text: ';'-joined variants are lower-cased, de-duplicated and joined with ' / '.
 
-    The study used `list(set(...))`, whose order changes with PYTHONHASHSEED (STUDY.md §10.11); by default the
+    The study used `list(set(...))`, whose order changes with PYTHONHASHSEED (bug 11,
+    docs/protocol.md#defects-of-the-original-by-number); by default the
     first-seen order is kept so that prompts are identical across processes.
     """
     if ";" not in long_form:

@@ -13,7 +13,8 @@ from medadapt.prompts.tasks.row_reading import field, read_csv_rows, read_json, 
 from medadapt.prompts.tasks.study_splits import hf_train_test_split, study_three_way_split
 from medadapt.prompts.tasks.task_data import DataFormatError, FilterCounter, TaskData, refuse_duplicate_ids
 
-# MedMCQA options the study rewrote by hand (`clean_option`); only the fixes STUDY.md quotes are known here.
+# MedMCQA options the study rewrote by hand (`clean_option`); only the fixes our description
+# of the study quotes are known here.
 MEDMCQA_OPTION_FIXES: dict[str, str] = {
     "c)\tCannot be separated by probe": "Cannot be separated by probe",
     "A. ii) B. ii) C. i) D. i) E. i)": "A: (ii), B: (ii), C: (i), D: (i), E: (i)",

@@ -1,4 +1,5 @@
-"""Loaders for the closed-ended VQA tasks' original files: VQA-RAD, SLAKE, PathVQA (STUDY.md §2.3, §2.5)."""
+"""Loaders for the closed-ended VQA tasks' original files: VQA-RAD, SLAKE, PathVQA
+(docs/protocol.md#datasets-and-tasks)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def load_vqa_rad(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         else:
             kept.append(row.example)
     if study_compat:
-        # The study: val = a random 20 % of train, while train stays whole (they overlap; STUDY.md §10.12).
+        # The study: val = a random 20 % of train, while train stays whole (they overlap; bug 12,
+        # docs/protocol.md#defects-of-the-original-by-number).
         _, val_idx = sklearn_split(range(len(kept)), test_size=0.2, random_state=42)
         chosen = kept if split == "train" else [kept[i] for i in val_idx]
     else:
@@ -241,7 +243,8 @@ def load_pathvqa(spec: TaskSpec, folder: Path, split: str, study_compat: bool) -
         if not isinstance(data, list):
             raise DataFormatError(path, None, None, f"expected a list of rows, got {type(data).__name__}")
         rows = enumerate(data, start=1)
-    # The study joined images/<file>; the release keeps them in images/<split>/ (STUDY.md §10.21).
+    # The study joined images/<file>; the release keeps them in images/<split>/ (bug 21,
+    # docs/protocol.md#defects-of-the-original-by-number).
     image_dir = folder / "images" if study_compat else folder / "images" / split
     n_read = 0
     for line, row in rows:

@@ -1,0 +1,147 @@
+"""A prepared sweep (base, tokenizer, encoded data, manifest) and how one of its trials runs.
+
+Both executors (sequential in `sweep`, Ray in `ray_executor`) run trials through `run_trial` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medadapt.finetune.base_model import ModelSource, load_base_model, load_tokenizer
+from medadapt.finetune.parameters import LoraSelection
+from medadapt.finetune.runtime import Runtime
+from medadapt.finetune.spec import SweepSpec, TrialSpec
+from medadapt.finetune.supervised import SupervisedFeatures, SupervisedPair, encode_pairs
+from medadapt.finetune.training_loop import TrainingCallback, TrialResult, train_trial
+
+__all__ = ["MANIFEST", "SweepSetup", "prepare_sweep", "run_trial"]
+
+MANIFEST = "sweep.json"
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """Everything a trial needs, prepared once: the base, its tokenizer and the encoded data."""
+
+    source: ModelSource
+    tokenizer: Any
+    train: tuple[SupervisedFeatures, ...]
+    val: tuple[SupervisedFeatures, ...]
+    pad_token_id: int
+    out_dir: Path
+    spec: SweepSpec
+
+    def trial_dir(self, trial: TrialSpec) -> Path:
+        """Where a trial keeps its checkpoints, best adapter, history and result."""
+        return self.out_dir / "trials" / trial.trial_id
+
+
+def _fingerprint(features: Sequence[SupervisedFeatures]) -> str:
+    """A hash of the token ids and labels, so a resumed sweep refuses to mix different data."""
+    digest = hashlib.sha256()
+    for f in features:
+        digest.update(json.dumps([f.example_id, f.input_ids, f.labels]).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _encode(
+    source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None
+) -> list[SupervisedFeatures]:
+    """Encode text (causal LM) or text + images (LLaVA) pairs."""
+    if pairs and not isinstance(pairs[0], SupervisedPair):
+        raise TypeError(
+            f"training data: expected SupervisedPair items, got {type(pairs[0]).__name__}; "
+            "turn QAExamples into pairs with medadapt.finetune.training_pairs(...)"
+        )
+    if source.kind == "llava":
+        from medadapt.finetune.vlm import encode_vlm_pairs
+
+        return encode_vlm_pairs(tokenizer, pairs, max_length=max_length)
+    return encode_pairs(tokenizer, pairs, max_length=max_length)
+
+
+def prepare_sweep(
+    base: Any,
+    train: Sequence[SupervisedPair],
+    val: Sequence[SupervisedPair],
+    out_dir: str | Path,
+    spec: SweepSpec,
+) -> SweepSetup:
+    """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`."""
+    source = ModelSource.of(base)
+    tokenizer = load_tokenizer(source)
+    text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
+    max_length = spec.training.max_length or _context_length(source)
+    train_features = _encode(source, tokenizer, train, max_length)
+    val_features = _encode(source, tokenizer, val, max_length)
+    pad = text_tokenizer.pad_token_id
+    if pad is None:
+        pad = text_tokenizer.eos_token_id  # the study's rule: pad = EOS when the tokenizer has none
+    out = Path(out_dir).expanduser().resolve()
+    manifest = {
+        "spec": json.loads(spec.to_json()),
+        "base": source.path,
+        "kind": source.kind,
+        "train": {"n": len(train_features), "sha256": _fingerprint(train_features)},
+        "val": {"n": len(val_features), "sha256": _fingerprint(val_features)},
+    }
+    path = out / MANIFEST
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != manifest:
+            changed = sorted(k for k in manifest if existing.get(k) != manifest[k])
+            raise ValueError(
+                f"{path}: this directory holds a sweep with different {changed}; use another out_dir "
+                "or delete it to start over"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    return SweepSetup(source, tokenizer, tuple(train_features), tuple(val_features), int(pad), out, spec)
+
+
+def _context_length(source: ModelSource) -> int | None:
+    config_file = Path(source.path) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    text_config = config.get("text_config") or {}
+    value = config.get("max_position_embeddings") or text_config.get("max_position_embeddings")
+    return int(value) if value else None
+
+
+def run_trial(
+    setup: SweepSetup,
+    trial: TrialSpec,
+    *,
+    callbacks: Sequence[TrainingCallback] = (),
+    progress: bool = True,
+    keep_checkpoints: bool = False,
+) -> TrialResult:
+    """Train (or resume, or just read back) one trial of the sweep."""
+    trial_dir = setup.trial_dir(trial)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / "trial.json").write_text(trial.model_dump_json(indent=1), encoding="utf-8")
+    source = setup.source
+
+    def load_model(runtime: Runtime) -> Any:
+        return load_base_model(source, runtime.load_dtype)
+
+    return train_trial(
+        trial,
+        load_model=load_model,
+        selection=LoraSelection(trial.lora, kind=source.kind),
+        train=setup.train,
+        val=setup.val,
+        trial_dir=trial_dir,
+        pad_token_id=setup.pad_token_id,
+        save_extras=setup.tokenizer.save_pretrained,
+        callbacks=callbacks,
+        progress=progress,
+        keep_checkpoints=keep_checkpoints,
+    )
