@@ -9,7 +9,7 @@ has the stated level at any size, so it decides those cells; the bootstrap inter
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,8 +17,18 @@ from scipy.stats import binom
 
 from medadapt.stats.verdicts import verdicts_from_pvalue
 
-if TYPE_CHECKING:
-    from medadapt.stats.bootstrap import BootstrapArrays
+
+class VerdictArrays(Protocol):
+    """What the guard reads and replaces in a dataclass of per-cell results (BootstrapArrays is one)."""
+
+    delta: Any
+    p_value: Any
+    verdict: list[Any]
+    decided_by: list[str]
+    p_value_test: list[str]
+
+
+ArraysT = TypeVar("ArraysT", bound=VerdictArrays)
 
 # Below this many discordant items (a right only + b right only) a cell is decided by the exact test.
 MIN_DISCORDANT = 10
@@ -41,13 +51,13 @@ def exact_label(test: str, n_discordant: int) -> str:
 
 
 def decide_small_cells(
-    arrays: BootstrapArrays,
+    arrays: ArraysT,
     n_discordant: ArrayLike,
     exact_pvalue: ArrayLike,
     confidence: float,
     test: str,
     test_key: str,
-) -> BootstrapArrays:
+) -> ArraysT:
     """Replace the verdict and p-value of cells with < MIN_DISCORDANT discordant items by the exact test's.
 
     test: the test's name as shown ("exact McNemar"); test_key: its `p_value_test` key ("mcnemar", "permutation").
