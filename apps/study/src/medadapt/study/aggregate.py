@@ -72,6 +72,21 @@ def _result(view: StoreView, model: str, entry: dict[str, Any]) -> ModelResult |
     )
 
 
+def _common_items(a: ModelResult, b: ModelResult) -> tuple[ModelResult, ModelResult]:
+    """Both results on the items both have. A complete store (checked before any report) has the same items on
+    both sides; a partial one, reported with --allow-partial, is compared on what both models answered."""
+    if a.ids == b.ids:
+        return a, b
+    common = set(a.ids) & set(b.ids)
+
+    def restrict(r: ModelResult) -> ModelResult:
+        keep = [i for i, item in enumerate(r.ids) if item in common]
+        return ModelResult(r.model, r.key, r.choice_label, tuple(r.ids[i] for i in keep),
+                           tuple(r.correct[i] for i in keep), tuple(r.groups[i] for i in keep))
+
+    return restrict(a), restrict(b)
+
+
 def _aligned(a: ModelResult, b: ModelResult, where: str) -> None:
     if a.ids != b.ids:
         raise StudyError(f"{where}: the two models were scored on different items ({len(a.ids)} vs {len(b.ids)})")
@@ -153,9 +168,12 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                         general_result = _result(view, g, gen_entry)
                         if general_result is None:
                             continue
-                        cell = Cell(g, m, task, setting.name, decoding, variant, general_result, medical_result)
-                        _aligned(general_result, medical_result, cell.label)
-                        results.cells.append(cell)
+                        general_result, paired_medical = _common_items(general_result, medical_result)
+                        if not general_result.ids:
+                            continue
+                        results.cells.append(
+                            Cell(g, m, task, setting.name, decoding, variant, general_result, paired_medical)
+                        )
     from medadapt.study.finetune_phase import collect_finetune_cells
 
     results.cells.extend(collect_finetune_cells(run_dir, config, view))

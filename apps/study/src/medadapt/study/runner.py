@@ -14,6 +14,8 @@ from medadapt.study.executors import run_local, run_ray
 from medadapt.study.manifest import write_manifest
 from medadapt.study.preflight import preflight
 from medadapt.study.run_logging import attach_run_log
+from medadapt.study.store_check import repair_store
+from medadapt.study.store_files import write_text_atomic
 from medadapt.study.study_plan import plan_waves
 
 log = logging.getLogger("medadapt.study")
@@ -26,7 +28,13 @@ def read_run_config(run_dir: Path) -> StudyConfig:
     path = Path(run_dir) / STUDY_FILE
     if not path.is_file():
         raise StudyError(f"{run_dir} is not a study run directory (no {STUDY_FILE})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise StudyError(f"{path}{where}: the run's study file is damaged ({getattr(exc, 'problem', None) or exc}); "
+                         "restore it from manifest.json's config or start a new run directory") from None
     return parse_config(data, source=str(path), base=path.parent)
 
 
@@ -45,9 +53,7 @@ def prepare_run_dir(run_dir: Path, config: StudyConfig) -> None:
     if Path(run_dir).exists() and any(Path(run_dir).iterdir()):
         raise StudyError(f"{run_dir} exists, is not empty and is not a study run directory; use another --out")
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(run_dir) / f".{STUDY_FILE}.tmp"
-    tmp.write_text(yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True), encoding="utf-8")
-    tmp.replace(existing)
+    write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True))
 
 
 def default_run_dir(config: StudyConfig) -> Path:
@@ -67,6 +73,7 @@ def execute_study(
     run_dir = Path(run_dir).resolve()
     prepare_run_dir(run_dir, config)
     attach_run_log(run_dir)
+    repair_store(run_dir)
     write_manifest(run_dir, config, executor="ray" if ray_address else "local")
     log.info("study %s in %s", config.name, run_dir)
     waves = plan_waves(config, run_dir, split_tasks=ray_address is not None)

@@ -8,6 +8,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from medadapt.study.store_files import write_text_atomic
+
 REPORT_HTML = "report.html"
 
 
@@ -54,5 +56,5 @@ def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path)
         pval=_pval,
     )
     path = out / REPORT_HTML
-    path.write_text(html, encoding="utf-8")
+    write_text_atomic(path, html)
     return path
