@@ -344,14 +344,16 @@ def test_lost_items_are_recomputed_on_resume(tiny_study: tuple[dict[str, Any], P
     assert records(run) == before and report_json(run)["integrity"]["complete"] is True
 
 
-def test_deleted_prompts_file_is_refused_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+def test_deleted_prompts_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
     prompts = run / "store" / shard_name("tiny model", "pubmedqa") / "prompts.jsonl"
+    intact = sorted(prompts.read_bytes().splitlines())
     prompts.unlink()
-    with pytest.raises(StudyError, match=r"prompts\.jsonl: lacks \d+ prompt texts"):
-        resume(tiny_study[0], run)
-    assert records(run) == before and not prompts.exists()
+    one_line_error(cli("report", str(run)), "prompts.jsonl lacks", "medadapt run")
+    resume(tiny_study[0], run)
+    assert sorted(prompts.read_bytes().splitlines()) == intact
+    assert records(run) == before and report_json(run)["integrity"]["complete"] is True
 
 
 def test_stale_temporary_files_are_swept_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ class ShardWriter:
         self._known_prompts: set[str] = set()
         self._done: dict[str, set[str]] = {}
         self._correct: dict[str, dict[str, bool]] = {}
+        self._prompt_of: dict[str, dict[str, str]] = {}
 
     def __enter__(self) -> ShardWriter:
         self._units.__enter__()
@@ -96,6 +97,13 @@ class ShardWriter:
     def _note(self, record: dict[str, Any]) -> None:
         self._done.setdefault(record["key"], set()).add(record["id"])
         self._correct.setdefault(record["key"], {})[record["id"]] = bool(record["correct"])
+        self._prompt_of.setdefault(record["key"], {})[record["id"]] = record["prompt"]
+
+    def lacks_prompts(self, key: str, ids: Sequence[str]) -> bool:
+        """Whether stored predictions of these items point at prompt texts the shard no longer has (a deleted or
+        damaged prompts.jsonl): the resumed unit renders them again instead of leaving the predictions dangling."""
+        prompts = self._prompt_of.get(key, {})
+        return any(i in prompts and prompts[i] not in self._known_prompts for i in ids)
 
     def accuracy(self, key: str, ids: Sequence[str]) -> float:
         """Accuracy of a unit over the given items (all must be stored)."""
