@@ -201,7 +201,11 @@ def test_one_subject_test_set_gets_a_report_with_a_note(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "statistics, expected",
-    [({}, "Verdicts are per comparison"), ({"rule": "corrected-p", "correction": "holm"}, "family-wise")],
+    [
+        ({}, "Verdicts are per comparison"),
+        ({"rule": "corrected-p", "correction": "none"}, "Verdicts are per comparison"),
+        ({"rule": "corrected-p", "correction": "holm"}, "corrected for multiple comparisons"),
+    ],
 )
 def test_report_says_what_a_verdict_controls(tmp_path: Path, statistics: dict[str, str], expected: str) -> None:
     run = make_synthetic_run(tmp_path / "run", statistics=statistics)
@@ -371,5 +375,19 @@ def test_corrupt_study_file_is_refused_on_resume(tiny_study: tuple[dict[str, Any
     before = records(run)
     (run / "study.yaml").write_text("name: faults\npairs: [\n", encoding="utf-8")
     with pytest.raises(StudyError, match=r"study\.yaml:\d+: the run's study file is damaged"):
+        resume(tiny_study[0], run)
+    assert records(run) == before
+
+
+def test_run_ends_with_the_store_check(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    """A conflict the run cannot repair (two answers for one item) makes `medadapt run` itself refuse the report."""
+    run = copy_of(tiny_study, tmp_path)
+    path = run / "store" / shard_name("tiny_model", "pubmedqa") / "predictions.jsonl"
+    record = json.loads(path.read_bytes().splitlines()[0])
+    record["correct"], record["pred"] = not record["correct"], "Z"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    before = records(run)
+    with pytest.raises(StudyError, match="1 conflicting records"):
         resume(tiny_study[0], run)
     assert records(run) == before

@@ -37,7 +37,8 @@ def _safe_component(text: str) -> str:
 
 
 def shard_name(model_label: str, task: str) -> str:
-    """A file-system-safe folder name for one (model, task) shard, injective in (label, task)."""
+    """A file-system-safe folder name for one (model, task) shard; distinct labels never share one (registry task
+    names contain no `--`)."""
     return f"{_safe_component(model_label)}--{_safe_component(task)}"
 
 

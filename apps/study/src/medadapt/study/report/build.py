@@ -238,8 +238,9 @@ def multiplicity_statement(config: StudyConfig, n_comparisons: int) -> str:
     """What a verdict controls: one comparison, unless a corrected p-value rule is chosen."""
     stats = config.statistics
     if stats.rule == "corrected-p" and stats.correction != "none":
-        return (f"Verdicts are family-wise: p-values are corrected with {stats.correction} over the comparisons of "
-                "each variant before a cell is called a win or loss.")
+        controls = "the family-wise error" if stats.correction == "holm" else "the false discovery rate"
+        return (f"Verdicts are corrected for multiple comparisons: p-values are adjusted with {stats.correction} "
+                f"({controls}) over the comparisons of each variant before a cell is called a win or loss.")
     basis = "its own confidence interval" if stats.rule == "ci" else "its own uncorrected p-value"
     return (f"Verdicts are per comparison: each of the {n_comparisons} cells is decided on {basis}, with no "
             f"correction for multiple comparisons, so about {1 - stats.confidence:.0%} of true ties can be called a "
