@@ -370,10 +370,22 @@ def test_stale_temporary_files_are_swept_on_resume(tiny_study: tuple[dict[str, A
     assert not any(p.exists() for p in stale)
 
 
-def test_corrupt_study_file_is_refused_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+def test_corrupt_study_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    run = copy_of(tiny_study, tmp_path)
+    before = records(run)
+    study = run / "study.yaml"
+    intact = study.read_bytes()
+    study.write_text("name: faults\npairs: [\n", encoding="utf-8")
+    one_line_error(cli("report", str(run)), "study.yaml:3", "damaged")
+    resume(tiny_study[0], run)
+    assert study.read_bytes() == intact and records(run) == before
+
+
+def test_corrupt_study_file_and_manifest_are_refused(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
     (run / "study.yaml").write_text("name: faults\npairs: [\n", encoding="utf-8")
+    (run / "manifest.json").write_text("{", encoding="utf-8")
     with pytest.raises(StudyError, match=r"study\.yaml:\d+: the run's study file is damaged"):
         resume(tiny_study[0], run)
     assert records(run) == before
