@@ -147,7 +147,8 @@ class Limits(_Strict):
     max_new_tokens: Int = Field(default=64, ge=1)
 
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9._+][A-Za-z0-9 ._+-]{0,127}")
+# One folder name: no separator, no control character, not `.`/`..`, no surrounding spaces, not an option (`-x`).
+UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^[\s-]|\s$|^\.{1,2}$")
 
 
 class StudyConfig(_Strict):
@@ -173,10 +174,9 @@ class StudyConfig(_Strict):
     @classmethod
     def _safe_name(cls, value: str) -> str:
         """The run directory is runs/<name>: one plain path component, never a way out of runs/."""
-        if not SAFE_NAME.fullmatch(value) or value.strip(".") == "":
-            raise ValueError(
-                "the study name must be one folder name: letters, digits, spaces and . _ - + (not only dots, no /)"
-            )
+        if not value or len(value) > 128 or UNSAFE_NAME.search(value):
+            raise ValueError("the study name must be one folder name under runs/ (no / or \\, not . or .., "
+                             "no control characters, no leading - or surrounding spaces, at most 128 characters)")
         return value
 
     @field_validator("settings", mode="before")
