@@ -188,6 +188,19 @@ def test_names_with_markup_or_mathtext_get_a_report(tmp_path: Path, general: str
     assert (run / "report" / "forest-own-prompts.png").is_file()
 
 
+def test_progress_shows_markup_names_as_written() -> None:
+    """Progress bars run during inference: a label like `gen[/x]` must not stop the study there either."""
+    import io
+
+    from medadapt.study.executors import progress_bar
+
+    screen = io.StringIO()
+    with progress_bar(Console(file=screen, force_terminal=True, width=120)) as progress:
+        task = progress.add_task("test gen[/x] · gen$\\frac$ · pubmedqa", total=2)
+        progress.update(task, completed=1)
+    assert "gen[/x]" in screen.getvalue()
+
+
 def test_one_subject_test_set_gets_a_report_with_a_note(tmp_path: Path) -> None:
     """Every item in one subject: the clustered bootstrap has one cluster and falls back to items, saying so."""
     run = make_synthetic_run(tmp_path / "run", group="anatomy")
