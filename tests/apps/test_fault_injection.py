@@ -48,6 +48,14 @@ def records(run: Path) -> Counter[bytes]:
     return lines
 
 
+def report_refused(run: Path, *needles: str) -> str:
+    """`medadapt report` refused in one line, and the store holds exactly the records it held before."""
+    before = records(run)
+    line = one_line_error(cli("report", str(run)), *needles)
+    assert records(run) == before
+    return line
+
+
 def report_json(run: Path) -> dict[str, Any]:
     return json.loads((run / "report" / "report.json").read_text(encoding="utf-8"))
 
@@ -82,7 +90,7 @@ def test_items_missing_from_both_shards_refuse_the_report(synthetic: Path) -> No
     for label in ("med-a", "gen-a"):
         cut_items(shard(synthetic, label) / "predictions.jsonl", 8 if label == "med-a" else 48)
     before = records(synthetic)
-    one_line_error(cli("report", str(synthetic)), f"{N_ITEMS - 8} of {N_ITEMS} test items stored", "--allow-partial")
+    report_refused(synthetic, f"{N_ITEMS - 8} of {N_ITEMS} test items stored", "--allow-partial")
     assert not (synthetic / "report").exists()
 
     result = cli("report", str(synthetic), "--allow-partial")
@@ -102,7 +110,7 @@ def test_items_missing_from_both_shards_refuse_the_report(synthetic: Path) -> No
 
 def test_deleted_shard_refuses_the_report(synthetic: Path) -> None:
     shutil.rmtree(shard(synthetic, "gen-b", "task-y"))
-    one_line_error(cli("report", str(synthetic)), "gen-b on task-y has not finished")
+    report_refused(synthetic, "gen-b on task-y has not finished")
     result = cli("report", str(synthetic), "--allow-partial")
     assert result.exit_code == 0, result.output
     problems = report_json(synthetic)["integrity"]["problems"]
@@ -118,13 +126,13 @@ def test_duplicate_or_conflicting_records_refuse_the_report(synthetic: Path, fli
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(first) + "\n")
     before = records(synthetic)
-    one_line_error(cli("report", str(synthetic)), shard_name("med-a", "task-x"), message)
+    report_refused(synthetic, shard_name("med-a", "task-x"), message)
     assert records(synthetic) == before
 
 
 def test_prompts_file_deleted_refuses_the_report(synthetic: Path) -> None:
     (shard(synthetic) / "prompts.jsonl").unlink()
-    one_line_error(cli("report", str(synthetic)), "prompts.jsonl lacks 1 prompt texts")
+    report_refused(synthetic, "prompts.jsonl lacks 1 prompt texts")
 
 
 @pytest.mark.parametrize("line", [b"[1, 2]\n", b'{"note": "hand edit"}\n', b"\xff\xfe\n"])
@@ -132,19 +140,19 @@ def test_a_line_that_is_not_a_record_is_named(synthetic: Path, line: bytes) -> N
     path = shard(synthetic) / "predictions.jsonl"
     with path.open("ab") as fh:
         fh.write(line)
-    one_line_error(cli("report", str(synthetic)), f"{path}:{N_ITEMS + 1}:")
+    report_refused(synthetic, f"{path}:{N_ITEMS + 1}:")
 
 
 def test_truncated_plan_is_named(synthetic: Path) -> None:
     plan = shard(synthetic) / "plan.json"
     plan.write_bytes(plan.read_bytes()[:40])
-    one_line_error(cli("report", str(synthetic)), "plan.json is truncated or not JSON", "medadapt run")
+    report_refused(synthetic, "plan.json is truncated or not JSON", "medadapt run")
 
 
 def test_corrupt_study_file_is_named(synthetic: Path) -> None:
     study = synthetic / "study.yaml"
     study.write_text(study.read_text(encoding="utf-8") + "pairs: [{general: a\n", encoding="utf-8")
-    one_line_error(cli("report", str(synthetic)), "study.yaml:", "damaged")
+    report_refused(synthetic, "study.yaml:", "damaged")
 
 
 def test_report_sweeps_temporary_files_a_kill_left(synthetic: Path) -> None:
@@ -360,7 +368,7 @@ def test_lost_items_are_recomputed_on_resume(tiny_study: tuple[dict[str, Any], P
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
     cut_items(run / "store" / shard_name("tiny model", "pubmedqa") / "predictions.jsonl", 2)
-    one_line_error(cli("report", str(run)), "4 of 6 test items stored")
+    report_refused(run, "4 of 6 test items stored")
     resume(tiny_study[0], run)
     assert records(run) == before and report_json(run)["integrity"]["complete"] is True
 
@@ -371,7 +379,7 @@ def test_deleted_prompts_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, A
     prompts = run / "store" / shard_name("tiny model", "pubmedqa") / "prompts.jsonl"
     intact = sorted(prompts.read_bytes().splitlines())
     prompts.unlink()
-    one_line_error(cli("report", str(run)), "prompts.jsonl lacks", "medadapt run")
+    report_refused(run, "prompts.jsonl lacks", "medadapt run")
     resume(tiny_study[0], run)
     assert sorted(prompts.read_bytes().splitlines()) == intact
     assert records(run) == before and report_json(run)["integrity"]["complete"] is True
@@ -393,7 +401,7 @@ def test_corrupt_study_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any
     study = run / "study.yaml"
     intact = study.read_bytes()
     study.write_text("name: faults\npairs: [\n", encoding="utf-8")
-    one_line_error(cli("report", str(run)), "study.yaml:3", "damaged")
+    report_refused(run, "study.yaml:3", "damaged")
     resume(tiny_study[0], run)
     assert study.read_bytes() == intact and records(run) == before
 
