@@ -149,6 +149,13 @@ def test_truncated_plan_is_named(synthetic: Path) -> None:
     report_refused(synthetic, "plan.json is truncated or not JSON", "medadapt run")
 
 
+@pytest.mark.parametrize("edit", [{"entries": [[1]]}, {"entries": [{"key": "k"}]}, {"n_test": "40"}, {"entries": 3}])
+def test_a_plan_that_is_not_a_plan_is_named(synthetic: Path, edit: dict[str, Any]) -> None:
+    plan = shard(synthetic) / "plan.json"
+    plan.write_text(json.dumps({**json.loads(plan.read_text(encoding="utf-8")), **edit}), encoding="utf-8")
+    report_refused(synthetic, "plan.json is not a shard plan", "medadapt run")
+
+
 def test_corrupt_study_file_is_named(synthetic: Path) -> None:
     study = synthetic / "study.yaml"
     study.write_text(study.read_text(encoding="utf-8") + "pairs: [{general: a\n", encoding="utf-8")

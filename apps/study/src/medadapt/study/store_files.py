@@ -15,6 +15,7 @@ log = logging.getLogger("medadapt.study")
 
 TMP_SUFFIX = ".tmp"
 PLAN_KEYS = ("entries", "n_test")
+ENTRY_KEYS = ("key", "role", "setting", "decoding", "choice_label", "candidates")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -68,4 +69,8 @@ def load_plan(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"is truncated or not JSON (line {exc.lineno}: {exc.msg})"
     if not isinstance(plan, dict) or any(k not in plan for k in PLAN_KEYS) or not isinstance(plan["entries"], list):
         return None, "is not a shard plan (no entries / n_test)"
+    if not isinstance(plan["n_test"], int) or not all(
+        isinstance(e, dict) and all(k in e for k in ENTRY_KEYS) for e in plan["entries"]
+    ):
+        return None, "is not a shard plan (a bad n_test or an entry without key, role, setting or decoding)"
     return plan, None
