@@ -16,36 +16,44 @@ TASKS = ["task-x", "task-y"]
 N_ITEMS = 40
 
 
-def make_synthetic_run(run_dir: Path, seed: int = 0) -> Path:
-    """Two pairs × two tasks × zero-shot × constrained, with medopt; the medical models are a bit better on task-x."""
+def make_synthetic_run(
+    run_dir: Path,
+    seed: int = 0,
+    pairs: list[tuple[str, str]] = PAIRS,
+    group: str | None = None,
+    statistics: dict[str, object] | None = None,
+) -> Path:
+    """Two pairs × two tasks × zero-shot × constrained, with medopt; the medical models are a bit better on task-x.
+    `group` puts every item in one subject (one cluster); `statistics` overrides the statistics section."""
     rng = random.Random(seed)
     data = {
         "name": "synthetic",
         "data_dir": str(run_dir),
-        "pairs": [{"general": g, "medical": m} for g, m in PAIRS],
+        "pairs": [{"general": g, "medical": m} for g, m in pairs],
         "tasks": TASKS,
         "settings": ["zero-shot"],
         "decodings": ["constrained"],
         "prompt_selection": {"mode": "model-specific", "n_formats": 2},
-        "statistics": {"n_resamples": 1000},
+        "statistics": {"n_resamples": 1000, **(statistics or {})},
     }
     config = parse_config(data, source="synthetic", base=run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STUDY_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    medical_of = dict(pairs)
     for ref in config.models():
-        medical = ref.label.startswith("med")
+        medical = ref.label in medical_of.values()
         for task in TASKS:
             shard = shard_name(ref.label, task)
             p_correct = 0.75 if medical and task == "task-x" else 0.5
             entries = []
             with ShardWriter(run_dir, shard) as writer:
-                roles = [("own", None)] + ([] if medical else [("medopt", "med-" + ref.label[-1])])
+                roles = [("own", None)] + ([] if medical else [("medopt", medical_of[ref.label])])
                 for role, counterpart in roles:
                     key = f"{ref.label}-{task}-{role}"
                     writer.add_unit(key, {"synthetic": key})
                     records = [
                         {"key": key, "id": f"q{i:03d}", "correct": rng.random() < p_correct, "pred": "A", "gold": "A",
-                         "prompt": "h0", "status": "ok", "logprobs": [-0.1, -2.0], "group": None}
+                         "prompt": "h0", "status": "ok", "logprobs": [-0.1, -2.0], "group": group}
                         for i in range(N_ITEMS)
                     ]
                     writer.add_batch([{"hash": "h0", "text": "Q?", "images": []}], records)

@@ -99,8 +99,7 @@ def paired_cell(
 ) -> Cell:
     """A cell of two aligned results; over-long items are counted, and with policy "exclude" left out for both
     models (with "wrong" they stay in, scored wrong, as a study that truncates nothing would count them)."""
-    where = f"{medical} vs {general} · {task} · {setting} · {decoding}"
-    _aligned(general_result, medical_result, where)
+    general_result, medical_result = _common_items(general_result, medical_result)
     drop = general_result.too_long | medical_result.too_long
     overlong = {
         "policy": policy,
@@ -113,9 +112,13 @@ def paired_cell(
     return Cell(general, medical, task, setting, decoding, variant, general_result, medical_result, overlong)
 
 
-def _aligned(a: ModelResult, b: ModelResult, where: str) -> None:
-    if a.ids != b.ids:
-        raise StudyError(f"{where}: the two models were scored on different items ({len(a.ids)} vs {len(b.ids)})")
+def _common_items(a: ModelResult, b: ModelResult) -> tuple[ModelResult, ModelResult]:
+    """Both results on the items both have. A complete store (checked before any report) has the same items on
+    both sides; a partial one, reported with --allow-partial, is compared on what both models answered."""
+    if a.ids == b.ids:
+        return a, b
+    common = set(a.ids) & set(b.ids)
+    return a.without(frozenset(a.ids) - common), b.without(frozenset(b.ids) - common)
 
 
 def _own_entries(plan: dict[str, Any] | None, role: str = "own") -> dict[tuple[str, str], dict[str, Any]]:

@@ -71,11 +71,18 @@ def demo(
 
 @app.command()
 @user_errors
-def report(run_dir: Annotated[Path, typer.Argument(help="a study run directory")]) -> None:
-    """Recompute the report of a run directory (tables, verdicts, figures, report.html)."""
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a study run directory")],
+    allow_partial: Annotated[
+        bool, typer.Option(help="report an incomplete store too, with its partial cells marked (exit 0)")
+    ] = False,
+) -> None:
+    """Check the store against its plans and recompute the report (tables, verdicts, figures, report.html).
+
+    Exits 2 when a cell is incomplete or inconsistent, unless --allow-partial."""
     from medadapt.study.report.build import build_report
 
-    build_report(run_dir, console=console)
+    build_report(run_dir, console=console, allow_partial=allow_partial)
 
 
 @app.command()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from medadapt.study.errors import StudyError
 from medadapt.study.execution import Execution
 
 Decoding = Literal["greedy", "constrained"]
 Split = Literal["train", "val", "test"]
+# Strict numbers: in lax mode pydantic takes `true` as 1 and "8" as 8, so a typo would run with a wrong value.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Seed = Annotated[int, Strict(), Field(ge=0, description="numpy and random seeds must be non-negative")]
 
 
 class _Strict(BaseModel):
@@ -78,7 +83,7 @@ class Setting(_Strict):
     """Zero-shot or k-shot prompting."""
 
     name: str
-    shots: int = Field(ge=0, le=32)
+    shots: Int = Field(ge=0, le=32)
     tasks: list[str] | None = Field(default=None, description="only these tasks (default: all); the study ran "
                                     "3-shot on every task but EHRNoteQA and n2c2")
 
@@ -112,11 +117,11 @@ class PromptSelection(_Strict):
     """Default prompt only, or model-specific selection on validation (STUDY.md §4)."""
 
     mode: Literal["default", "model-specific"] = "default"
-    n_formats: int = Field(default=10, ge=0, le=1000, description="grammar samples (seeds 0..n-1) besides the default")
-    n_shot_seeds: int = Field(default=10, ge=1, le=1000, description="few-shot draws (seeds 0..n-1) for k-shot")
-    max_val_items: int = Field(default=500, ge=1, description="validation items scored per candidate")
-    val_seed: int = 42
-    test_shot_seed: int = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
+    n_formats: Int = Field(default=10, ge=0, le=1000, description="grammar samples (seeds 0..n-1) besides the default")
+    n_shot_seeds: Int = Field(default=10, ge=1, le=1000, description="few-shot draws (seeds 0..n-1) for k-shot")
+    max_val_items: Int = Field(default=500, ge=1, description="validation items scored per candidate")
+    val_seed: Seed = 42
+    test_shot_seed: Seed = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
     shot_method: Literal["random", "knn"] = "random"
     strategy: Literal["exhaustive", "racing"] = Field(
         default="exhaustive", description="every candidate on every item (the study), or a race that drops the "
@@ -128,33 +133,45 @@ class PromptSelection(_Strict):
 class FineTune(_Strict):
     """LoRA sweep of both models of every pair, then zero-shot greedy evaluation of the best trial."""
 
-    enabled: bool = False
+    enabled: Bool = False
     tasks: list[str] = Field(default_factory=list, description="tasks to fine-tune on (default: all with a train split)")
-    ranks: list[int] = Field(default_factory=lambda: [16, 32, 64])
-    learning_rates: list[float] = Field(default_factory=lambda: [1e-5, 2e-5, 5e-5, 1e-4, 2e-4])
-    max_epochs: int = Field(default=10, ge=1)
-    max_train_items: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=8, ge=1)
+    ranks: list[Annotated[int, Strict(), Field(ge=1)]] = Field(default_factory=lambda: [16, 32, 64])
+    # Lax floats: YAML 1.1 reads `1e-5` as a string, which pydantic converts (bools are refused below).
+    learning_rates: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [1e-5, 2e-5, 5e-5, 1e-4, 2e-4])
+    max_epochs: Int = Field(default=10, ge=1)
+    max_train_items: Int | None = Field(default=None, ge=1)
+    batch_size: Int = Field(default=8, ge=1)
     decodings: list[Decoding] = Field(default_factory=lambda: list[Decoding](["greedy"]))
+
+    @field_validator("learning_rates", mode="before")
+    @classmethod
+    def _no_bools(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError("learning rates must be numbers, not true/false")
+        return value
 
 
 class Statistics(_Strict):
     """How a cell is decided: the study's CI rule by default, or a corrected p-value."""
 
-    n_resamples: int = Field(default=10_000, ge=100)
+    n_resamples: Int = Field(default=10_000, ge=100)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     method: Literal["percentile", "bca"] = "percentile"
     rule: Literal["ci", "corrected-p"] = "ci"
     correction: Literal["none", "holm", "fdr_bh"] = "holm"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class Limits(_Strict):
     """Caps for quick studies and the engine's batch sizes."""
 
-    max_test_items: int | None = Field(default=None, ge=1, description="first N test items per task (None: all)")
-    batch_size: int = Field(default=8, ge=1)
-    max_new_tokens: int = Field(default=64, ge=1)
+    max_test_items: Int | None = Field(default=None, ge=1, description="first N test items per task (None: all)")
+    batch_size: Int = Field(default=8, ge=1)
+    max_new_tokens: Int = Field(default=64, ge=1)
+
+
+# One folder name: no separator, no control character, not `.`/`..`, no surrounding spaces, not an option (`-x`).
+UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^[\s-]|\s$|^\.{1,2}$")
 
 
 class NoteFilter(_Strict):
@@ -177,11 +194,11 @@ class StudyConfig(_Strict):
     settings: list[Annotated[Setting, Field()]] = Field(default_factory=lambda: [Setting(name="zero-shot", shots=0)])
     decodings: list[Decoding] = Field(default_factory=lambda: list[Decoding](["constrained"]), min_length=1)
     prompt_selection: PromptSelection = Field(default_factory=PromptSelection)
-    medopt: bool = True
+    medopt: Bool = True
     finetune: FineTune = Field(default_factory=FineTune)
     statistics: Statistics = Field(default_factory=Statistics)
     limits: Limits = Field(default_factory=Limits)
-    study_compat: bool = Field(default=False, description="reproduce the study's prompt bugs (STUDY.md §10 5–7)")
+    study_compat: Bool = Field(default=False, description="reproduce the study's prompt bugs (STUDY.md §10 5–7)")
     option_policy: Literal["variants", "study"] = "variants"
     extraction: Literal["strict", "study"] = "strict"
     execution: Execution = Field(default_factory=Execution, description="how every model runs unless it says")
@@ -190,6 +207,15 @@ class StudyConfig(_Strict):
         description="a prompt longer than a model's context: left out of that comparison for both models, or wrong",
     )
     note_filter: NoteFilter | None = Field(default_factory=NoteFilter, description="null: keep every note")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        """The run directory is runs/<name>: one plain path component, never a way out of runs/."""
+        if not value or len(value) > 128 or UNSAFE_NAME.search(value):
+            raise ValueError("the study name must be one folder name under runs/ (no / or \\, not . or .., "
+                             "no control characters, no leading - or surrounding spaces, at most 128 characters)")
+        return value
 
     @field_validator("settings", mode="before")
     @classmethod
@@ -316,7 +342,11 @@ def parse_config(data: Any, *, source: str, base: Path) -> StudyConfig:
         more = len(exc.errors()) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise StudyError(f"{source}: {_describe(first)}{suffix}") from None
-    return config.resolve_paths(base)
+    resolved = config.resolve_paths(base)
+    from medadapt.study.model_identity import check_distinct_models
+
+    check_distinct_models(resolved, source)
+    return resolved
 
 
 def load_config(path: Path) -> StudyConfig:

@@ -134,6 +134,9 @@ def run_unit(
     for start in range(0, len(examples), batch_size):
         batch = list(examples[start : start + batch_size])
         if all(ex.id in done for ex in batch):
+            if writer.lacks_prompts(key, [ex.id for ex in batch]):
+                prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
+                writer.add_batch([_prompt_record(p) for p in prompts], [])
             advance(len(batch))
             continue
         prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
@@ -141,10 +144,13 @@ def run_unit(
             records = _score_batch(adapter, key, batch, prompts, option_tokens)
         else:
             records = _generate_batch(adapter, key, batch, prompts, unit)
-        prompt_records = [{"hash": p.hash, "text": p.text, "images": list(p.images)} for p in prompts]
-        writer.add_batch(prompt_records, records)
+        writer.add_batch([_prompt_record(p) for p in prompts], records)
         advance(len(batch))
     return key
+
+
+def _prompt_record(prompt: Any) -> dict[str, Any]:
+    return {"hash": prompt.hash, "text": prompt.text, "images": list(prompt.images)}
 
 
 def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, extra: dict[str, Any]) -> dict[str, Any]:

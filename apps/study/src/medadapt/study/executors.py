@@ -27,7 +27,8 @@ log = logging.getLogger("medadapt.study")
 def progress_bar(console: Console) -> Progress:
     """The progress display used by every long step."""
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        # Descriptions carry model labels from the user's config: shown as written, never parsed as rich markup.
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -58,7 +58,8 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
             splits = load_study_task(config, task)
             train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
             out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
-            console.print(f"fine-tuning {ref.label} on {task}: {len(ft.ranks)}×{len(ft.learning_rates)} trials")
+            console.print(f"fine-tuning {ref.label} on {task}: {len(ft.ranks)}×{len(ft.learning_rates)} trials",
+                          markup=False)
             sweep = SweepSpec(
                 ranks=tuple(ft.ranks),
                 learning_rates=tuple(ft.learning_rates),

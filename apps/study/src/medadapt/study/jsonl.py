@@ -43,8 +43,9 @@ def repair_torn_tail(path: Path) -> int:
         return size - keep
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete records of a JSON Lines file; an unterminated last line (torn write) is ignored."""
+def read_jsonl(path: Path, required: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Complete records of a JSON Lines file; an unterminated last line (torn write) is ignored. A line that is
+    not JSON, not an object or lacks a `required` key is refused with the file and line, never read as data."""
     if not path.exists():
         return
     with path.open("rb") as fh:
@@ -54,9 +55,15 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                yield json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise StudyError(f"{path}:{number}: corrupt record ({exc.msg}); the run store was edited by hand?") from None
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                raise StudyError(f"{path}:{number}: corrupt record ({reason}); the run store was edited by hand?") from None
+            missing = [k for k in required if k not in record] if isinstance(record, dict) else list(required)
+            if not isinstance(record, dict) or missing:
+                what = f"lacks {', '.join(map(repr, missing))}" if isinstance(record, dict) else "is not a JSON object"
+                raise StudyError(f"{path}:{number}: not a store record (it {what}); the run store was edited by hand?")
+            yield record
 
 
 class JsonlAppender:

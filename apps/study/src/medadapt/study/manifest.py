@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -12,6 +13,8 @@ from typing import Any
 
 from medadapt.study.config import StudyConfig, config_to_dict
 from medadapt.study.store import write_json_atomic
+
+log = logging.getLogger("medadapt.study")
 
 MANIFEST_FILE = "manifest.json"
 LIBRARIES = (
@@ -89,7 +92,16 @@ def write_manifest(run_dir: Path, config: StudyConfig, executor: str) -> None:
     path = Path(run_dir) / MANIFEST_FILE
     manifest: dict[str, Any] = {}
     if path.is_file():
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            loaded: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            loaded = None
+        if isinstance(loaded, dict) and isinstance(loaded.get("starts", []), list):
+            manifest = loaded
+        else:
+            # A damaged manifest holds only provenance of earlier starts; rebuilt, it says so instead of blocking.
+            log.warning("%s is damaged; rebuilding it (the earlier starts' records are lost)", path)
+            manifest = {"rebuilt_at": datetime.now(UTC).isoformat(timespec="seconds")}
     manifest["config"] = config_to_dict(config)
     manifest["seeds"] = seeds(config)
     manifest.setdefault("starts", []).append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -11,9 +12,11 @@ from rich.console import Console
 from medadapt.study.config import StudyConfig, config_to_dict, load_config, parse_config
 from medadapt.study.errors import StudyError
 from medadapt.study.executors import run_local, run_ray
-from medadapt.study.manifest import write_manifest
+from medadapt.study.manifest import MANIFEST_FILE, write_manifest
 from medadapt.study.preflight import preflight
 from medadapt.study.run_logging import attach_run_log
+from medadapt.study.store_check import repair_store
+from medadapt.study.store_files import write_text_atomic
 from medadapt.study.study_plan import plan_waves
 
 log = logging.getLogger("medadapt.study")
@@ -26,7 +29,13 @@ def read_run_config(run_dir: Path) -> StudyConfig:
     path = Path(run_dir) / STUDY_FILE
     if not path.is_file():
         raise StudyError(f"{run_dir} is not a study run directory (no {STUDY_FILE})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise StudyError(f"{path}{where}: the run's study file is damaged ({getattr(exc, 'problem', None) or exc}); "
+                         "`medadapt run` with the study's config rebuilds it from manifest.json") from None
     return parse_config(data, source=str(path), base=path.parent)
 
 
@@ -35,7 +44,7 @@ def prepare_run_dir(run_dir: Path, config: StudyConfig) -> None:
     wanted = config_to_dict(config)
     existing = Path(run_dir) / STUDY_FILE
     if existing.is_file():
-        have = config_to_dict(read_run_config(run_dir))
+        have = _recorded_config(run_dir, wanted)
         if have != wanted:
             changed = sorted(k for k in set(have) | set(wanted) if have.get(k) != wanted.get(k))
             raise StudyError(
@@ -45,9 +54,26 @@ def prepare_run_dir(run_dir: Path, config: StudyConfig) -> None:
     if Path(run_dir).exists() and any(Path(run_dir).iterdir()):
         raise StudyError(f"{run_dir} exists, is not empty and is not a study run directory; use another --out")
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(run_dir) / f".{STUDY_FILE}.tmp"
-    tmp.write_text(yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True), encoding="utf-8")
-    tmp.replace(existing)
+    write_text_atomic(existing, yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True))
+
+
+def _recorded_config(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The config of an existing run directory. A damaged study.yaml is rebuilt when manifest.json records the very
+    config this run was started with (the manifest is written from the same resolved config); else refused."""
+    import json
+
+    try:
+        return config_to_dict(read_run_config(run_dir))
+    except StudyError:
+        try:
+            recorded = json.loads((Path(run_dir) / MANIFEST_FILE).read_text(encoding="utf-8")).get("config")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded != wanted:
+            raise
+    log.warning("%s was damaged; rebuilt from %s", Path(run_dir) / STUDY_FILE, MANIFEST_FILE)
+    write_text_atomic(Path(run_dir) / STUDY_FILE, yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True))
+    return wanted
 
 
 def default_run_dir(config: StudyConfig) -> Path:
@@ -67,6 +93,7 @@ def execute_study(
     run_dir = Path(run_dir).resolve()
     prepare_run_dir(run_dir, config)
     attach_run_log(run_dir)
+    repair_store(run_dir)
     write_manifest(run_dir, config, executor="ray" if ray_address else "local")
     log.info("study %s in %s", config.name, run_dir)
     waves = plan_waves(config, run_dir, split_tasks=ray_address is not None)

@@ -10,17 +10,36 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from medadapt.study.errors import StudyError
 from medadapt.study.jsonl import JsonlAppender, read_jsonl
+from medadapt.study.store_files import load_plan, write_text_atomic
 
 STORE_DIR = "store"
 UNITS_FILE = "units.jsonl"
 PREDICTIONS_FILE = "predictions.jsonl"
 PROMPTS_FILE = "prompts.jsonl"
+# The keys every reader of the store relies on, checked line by line when a shard is read.
+UNIT_KEYS = ("key", "unit")
+PREDICTION_KEYS = ("key", "id", "correct", "prompt")
+PROMPT_KEYS = ("hash", "text")
+
+
+def _safe_component(text: str) -> str:
+    """`text` when it is already file-system safe; otherwise its safe spelling plus a hash of the original, so two
+    labels never share a folder (`tiny model` and `tiny_model` both spell `tiny_model`). `~` is never kept from a
+    label, so a suffixed name cannot equal a plain one."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+    if safe == text:
+        return text
+    import hashlib
+
+    return f"{safe}~{hashlib.sha256(text.encode('utf-8')).hexdigest()[:10]}"
 
 
 def shard_name(model_label: str, task: str) -> str:
-    """A file-system-safe folder name for one (model, task) shard."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model_label}--{task}")
+    """A file-system-safe folder name for one (model, task) shard; distinct labels never share one (registry task
+    names contain no `--`)."""
+    return f"{_safe_component(model_label)}--{_safe_component(task)}"
 
 
 class ShardWriter:
@@ -35,14 +54,15 @@ class ShardWriter:
         self._known_prompts: set[str] = set()
         self._done: dict[str, set[str]] = {}
         self._correct: dict[str, dict[str, bool]] = {}
+        self._prompt_of: dict[str, dict[str, str]] = {}
 
     def __enter__(self) -> ShardWriter:
         self._units.__enter__()
         self._predictions.__enter__()
         self._prompts.__enter__()
-        self._known_units = {r["key"] for r in read_jsonl(self._units.path)}
-        self._known_prompts = {r["hash"] for r in read_jsonl(self._prompts.path)}
-        for record in read_jsonl(self._predictions.path):
+        self._known_units = {r["key"] for r in read_jsonl(self._units.path, UNIT_KEYS)}
+        self._known_prompts = {r["hash"] for r in read_jsonl(self._prompts.path, PROMPT_KEYS)}
+        for record in read_jsonl(self._predictions.path, PREDICTION_KEYS):
             self._note(record)
         return self
 
@@ -78,6 +98,13 @@ class ShardWriter:
     def _note(self, record: dict[str, Any]) -> None:
         self._done.setdefault(record["key"], set()).add(record["id"])
         self._correct.setdefault(record["key"], {})[record["id"]] = bool(record["correct"])
+        self._prompt_of.setdefault(record["key"], {})[record["id"]] = record["prompt"]
+
+    def lacks_prompts(self, key: str, ids: Sequence[str]) -> bool:
+        """Whether stored predictions of these items point at prompt texts the shard no longer has (a deleted or
+        damaged prompts.jsonl): the resumed unit renders them again instead of leaving the predictions dangling."""
+        prompts = self._prompt_of.get(key, {})
+        return any(i in prompts and prompts[i] not in self._known_prompts for i in ids)
 
     def correctness(self, key: str, ids: Sequence[str]) -> list[bool]:
         """Per-item correctness of a unit over the given items (all must be stored)."""
@@ -109,9 +136,9 @@ def read_store(run_dir: Path) -> StoreView:
     if not root.is_dir():
         return view
     for shard in sorted(p for p in root.iterdir() if p.is_dir()):
-        for record in read_jsonl(shard / UNITS_FILE):
+        for record in read_jsonl(shard / UNITS_FILE, UNIT_KEYS):
             view.units[record["key"]] = record["unit"]
-        for record in read_jsonl(shard / PREDICTIONS_FILE):
+        for record in read_jsonl(shard / PREDICTIONS_FILE, PREDICTION_KEYS):
             by_id = view.predictions.setdefault(record["key"], {})
             if record["id"] in by_id:
                 view.duplicates += 1
@@ -123,7 +150,7 @@ def read_store(run_dir: Path) -> StoreView:
 def read_prompt(run_dir: Path, prompt_hash: str) -> dict[str, Any] | None:
     """The stored text (and images) of one rendered prompt, for tracing a number back to what the model saw."""
     for path in sorted((Path(run_dir) / STORE_DIR).glob(f"*/{PROMPTS_FILE}")):
-        for record in read_jsonl(path):
+        for record in read_jsonl(path, PROMPT_KEYS):
             if record["hash"] == prompt_hash:
                 return record
     return None
@@ -135,16 +162,8 @@ PLAN_FILE = "plan.json"
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and a rename, so a reader sees the old or the new file, never half."""
     import json
-    import os
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True, ensure_ascii=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def write_shard_plan(run_dir: Path, shard: str, plan: dict[str, Any]) -> None:
@@ -153,10 +172,12 @@ def write_shard_plan(run_dir: Path, shard: str, plan: dict[str, Any]) -> None:
 
 
 def read_shard_plan(run_dir: Path, shard: str) -> dict[str, Any] | None:
-    """A shard's plan, or None when its job has not finished."""
-    import json
-
+    """A shard's plan, or None when its job has not finished; a damaged plan is a one-line error (a resumed run
+    rebuilds it: `repair_store` removes it and the shard's job rewrites it from the stored predictions)."""
     path = Path(run_dir) / STORE_DIR / shard / PLAN_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    plan, problem = load_plan(path)
+    if problem is not None:
+        raise StudyError(f"{path}: {problem}; rerun `medadapt run` on this run directory to rebuild it")
+    return plan

@@ -14,7 +14,10 @@ from rich.console import Console
 
 from medadapt.study.aggregate import Cell, StudyResults, collect_results
 from medadapt.study.config import StudyConfig
+from medadapt.study.report.figures import plot_text
 from medadapt.study.store import write_json_atomic
+from medadapt.study.store_check import StoreCheck
+from medadapt.study.store_files import write_text_atomic
 
 log = logging.getLogger("medadapt.study")
 
@@ -61,11 +64,11 @@ def compare_cells(cells: Sequence[Cell], config: StudyConfig) -> tuple[list[dict
         for cell in members:
             labels = cell.medical_result.groups
             if any(g is not None for g in labels):
-                groups[cell.label] = [
+                groups[plot_text(cell.label)] = [
                     g if g is not None else f"item:{i}" for i, g in zip(cell.medical_result.ids, labels, strict=True)
                 ]
         family = compare_family(
-            [(c.label, list(c.medical_result.correct), list(c.general_result.correct)) for c in members],
+            [(plot_text(c.label), list(c.medical_result.correct), list(c.general_result.correct)) for c in members],
             n_resamples=stats.n_resamples,
             confidence=stats.confidence,
             method=stats.method,
@@ -100,6 +103,8 @@ def compare_cells(cells: Sequence[Cell], config: StudyConfig) -> tuple[list[dict
                     "key_general": cell.general_result.key,
                     "key_medical": cell.medical_result.key,
                     **{f"overlong_{k}" if k == "policy" else k: v for k, v in cell.overlong.items()},
+                    "notes": list(result.notes),
+                    "decided_by": comparison.decided_by,
                 }
             )
     return rows, families
@@ -201,15 +206,18 @@ def accuracy_rows(results: StudyResults, confidence: float) -> list[dict[str, An
 
 
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    import io
+
     if not rows:
-        path.write_text("", encoding="utf-8")
+        write_text_atomic(path, "")
         return
     fields = [k for k in rows[0] if not isinstance(rows[0][k], list | dict)]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in fields})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(row.get(k)) for k in fields})
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _fmt(value: Any) -> Any:
@@ -245,10 +253,11 @@ def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], 
                 **config.prompt_selection.model_dump(mode="json"),
                 "cells": selection_cells(results),
             },
-            "notes": results.notes,
             "skipped": results.skipped,
             "uncompared": results.uncompared,
             "overlong_policy": config.overlong,
+            "notes": results.notes + [f"{r['medical']} vs {r['general']} · {r['task']} · {r['setting']} · "
+                                       f"{r['decoding']} ({r['variant']}): {note}" for r in rows for note in r["notes"]],
             "records": results.records,
             "duplicate_records": results.duplicates,
             "accuracy": accuracy_rows(results, confidence),
@@ -260,19 +269,60 @@ def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], 
     return report, families, per_pair
 
 
-def build_report(run_dir: Path, *, console: Console | None = None) -> Path:
-    """Write report.json, the CSV tables, the figures and report.html; return the HTML path."""
+def multiplicity_statement(config: StudyConfig, n_comparisons: int) -> str:
+    """What a verdict controls: one comparison, unless a corrected p-value rule is chosen."""
+    stats = config.statistics
+    if stats.rule == "corrected-p" and stats.correction != "none":
+        controls = "the family-wise error" if stats.correction == "holm" else "the false discovery rate"
+        return (f"Verdicts are corrected for multiple comparisons: p-values are adjusted with {stats.correction} "
+                f"({controls}) over the comparisons of each variant before a cell is called a win or loss.")
+    basis = "its own confidence interval" if stats.rule == "ci" else "its own uncorrected p-value"
+    return (f"Verdicts are per comparison: each of the {n_comparisons} cells is decided on {basis}, with no "
+            f"correction for multiple comparisons, so about {1 - stats.confidence:.0%} of true ties can be called a "
+            "win or loss by chance. Set `statistics.rule: corrected-p` with a correction (holm, fdr_bh) for "
+            "family-wise verdicts.")
+
+
+def mark_partial(report: dict[str, Any], check: StoreCheck) -> None:
+    """Record the store check in the report and, on each comparison, what is missing from its two units."""
+    report["integrity"] = _clean(check.as_dict())
+    for row in report["comparisons"]:
+        problems = check.for_keys(row["key_general"], row["key_medical"])
+        row["partial"] = "; ".join(p.message for p in problems) or None
+
+
+def check_before_report(run_dir: Path, config: StudyConfig, allow_partial: bool) -> StoreCheck:
+    """The store checked against its plans; refused unless complete, or unless partial results are asked for."""
+    from medadapt.study.errors import StudyError
+    from medadapt.study.store_check import check_store
+
+    check = check_store(run_dir, config)
+    if not check.ok and not allow_partial:
+        raise StudyError(
+            f"{run_dir}: the store is incomplete or inconsistent: {check.summary()}; finish it with `medadapt run`, "
+            "or report what there is with `medadapt report --allow-partial`"
+        )
+    return check
+
+
+def build_report(run_dir: Path, *, console: Console | None = None, allow_partial: bool = False) -> Path:
+    """Check the store, then write report.json, the CSV tables, the figures and report.html; return the HTML path."""
     from medadapt.study.report.figures import write_figures
     from medadapt.study.report.html import write_html
     from medadapt.study.run_logging import attach_run_log
     from medadapt.study.runner import read_run_config
+    from medadapt.study.store_files import sweep_temp_files
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     attach_run_log(run_dir)
+    out = run_dir / REPORT_DIR
+    sweep_temp_files([out])
+    check = check_before_report(run_dir, config, allow_partial)
     log.info("writing the report of %s", run_dir)
     report, families, per_pair = compute_report(run_dir, config)
-    out = run_dir / REPORT_DIR
+    mark_partial(report, check)
+    report["multiplicity"] = multiplicity_statement(config, len(report["comparisons"]))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "report.json", report)
     _write_csv(out / "accuracy.csv", report["accuracy"])

@@ -9,6 +9,22 @@ from typing import Any
 _PNG_METADATA = {"Software": None}
 
 
+def plot_text(text: str) -> str:
+    """A label drawn as written: matplotlib reads text between two `$` as mathtext (and fails on bad TeX)."""
+    return text.replace("$", r"\$")
+
+
+def _save(figure: Any, path: Path) -> None:
+    """Savefig into memory, then one atomic write: a kill never leaves half a PNG or a stray temporary file."""
+    import io
+
+    from medadapt.study.store_files import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata=_PNG_METADATA)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")
 
@@ -34,11 +50,11 @@ def write_figures(families: dict[str, Any], per_pair: dict[str, dict[str, Any]],
             family, title=f"Δaccuracy, {variant}", label_a="medical", label_b="general"
         )
         name = f"forest-{_slug(variant)}.png"
-        figure.savefig(out / name, dpi=100, metadata=_PNG_METADATA)
+        _save(figure, out / name)
         figures.append({"title": f"Forest plot — {variant}", "file": name, "kind": "forest"})
-        bars = {group: _enclosing(rates) for group, rates in per_pair[variant].items()}
+        bars = {plot_text(group): _enclosing(rates) for group, rates in per_pair[variant].items()}
         figure = verdict_bars(bars, title=f"Medical model: win / tie / loss, {variant}")
         name = f"verdicts-{_slug(variant)}.png"
-        figure.savefig(out / name, dpi=100, metadata=_PNG_METADATA)
+        _save(figure, out / name)
         figures.append({"title": f"Verdicts — {variant}", "file": name, "kind": "bars"})
     return figures

@@ -8,6 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from medadapt.study.store_files import write_text_atomic
 from medadapt.study.report.summary import overlong_text
 
 REPORT_HTML = "report.html"
@@ -57,5 +58,5 @@ def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path)
         overlong=overlong_text,
     )
     path = out / REPORT_HTML
-    path.write_text(html, encoding="utf-8")
+    write_text_atomic(path, html)
     return path

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -29,15 +30,16 @@ def overlong_text(row: dict[str, Any]) -> str:
 
 def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
     """Overall win/tie/loss per variant and each cell's verdict, compact enough for one screen."""
+    # Names come from the user's config: escaped, or `gen[/x]` would be read as rich markup (and fail).
     pairs = "; ".join(f"{p['medical']} vs {p['general']}" for p in report["pairs"])
-    rates = Table(title=f"{report['study']}: {pairs}", show_lines=False)
+    rates = Table(title=escape(f"{report['study']}: {pairs}"), show_lines=False)
     for column in ("variant", "cells", "win", "tie", "loss"):
         rates.add_column(column)
     for row in report["rates"]:
         if row["by"] != "overall":
             continue
         rates.add_row(
-            row["variant"],
+            escape(row["variant"]),
             str(row["n"]),
             *(f"{row[v]['count']} ({_pct(row[v]['rate'])})" for v in ("win", "tie", "loss")),
         )
@@ -50,15 +52,15 @@ def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
     shown = report["comparisons"][:20]
     for c in shown:
         colour = {"win": "green", "loss": "red"}.get(c["verdict"], "white")
-        pair = [f"{c['medical']} vs {c['general']}"] if several_pairs else []
+        pair = [escape(f"{c['medical']} vs {c['general']}")] if several_pairs else []
         cells.add_row(
-            c["variant"],
+            escape(c["variant"]),
             *pair,
-            c["task"],
-            c["setting"],
-            c["decoding"],
+            escape(c["task"]),
+            escape(c["setting"]),
+            escape(c["decoding"]),
             f"{_points(c['delta'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]",
-            f"[{colour}]{c['verdict']}[/{colour}]",
+            f"[{colour}]{c['verdict']}[/{colour}]" + (" [red](partial)[/red]" if c.get("partial") else ""),
             overlong_text(c),
         )
     console.print(cells)
@@ -69,5 +71,20 @@ def print_summary(report: dict[str, Any], html: Path, console: Console) -> None:
         what = "left out of the comparison for both models" if policy == "exclude" else "counted wrong"
         console.print(f"[yellow]note:[/yellow] prompts longer than a model's context were {what} (overlong: {policy})")
     for note in report["notes"]:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"report: {html}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    print_integrity(report, console)
+    if report.get("multiplicity"):
+        console.print(escape(report["multiplicity"]))
+    console.print(f"report: {escape(str(html))}")
+
+
+def print_integrity(report: dict[str, Any], console: Console) -> None:
+    """What a partial report lacks (reported only with --allow-partial): one line per problem of the store."""
+    integrity = report.get("integrity")
+    if not integrity or integrity["complete"]:
+        return
+    problems = integrity["problems"]
+    console.print(f"[bold red]partial report:[/bold red] the store has {len(problems)} problems; "
+                  "verdicts of the cells below use only the items both models answered")
+    for problem in problems:
+        console.print(f"  [red]partial:[/red] {escape(problem['shard'])}: {escape(problem['message'])}")
