@@ -319,7 +319,7 @@ def tiny_study(tiny_models: tuple[Path, Path], tmp_path_factory: pytest.TempPath
         "data_dir": str(packaged_path("demo_data")),
         "pairs": [{"general": {"name": "tiny model", "path": str(general), "prompt_style": "chat"},
                    "medical": {"name": "tiny_model", "path": str(medical), "prompt_style": "chat"}}],
-        "tasks": ["pubmedqa"],
+        "tasks": ["mmlu_anatomy"],  # short prompts: PubMedQA's are too long for the 512-token tiny models
         "decodings": ["constrained"],
         "medopt": False,
         "limits": {"max_test_items": 6, "batch_size": 4},
@@ -363,7 +363,7 @@ def test_truncated_manifest_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any
 def test_truncated_plan_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
-    plan = run / "store" / shard_name("tiny_model", "pubmedqa") / "plan.json"
+    plan = run / "store" / shard_name("tiny_model", "mmlu_anatomy") / "plan.json"
     intact = json.loads(plan.read_text(encoding="utf-8"))
     plan.write_bytes(plan.read_bytes()[:50])
     resume(tiny_study[0], run)
@@ -374,7 +374,7 @@ def test_truncated_plan_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any], P
 def test_lost_items_are_recomputed_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
-    cut_items(run / "store" / shard_name("tiny model", "pubmedqa") / "predictions.jsonl", 2)
+    cut_items(run / "store" / shard_name("tiny model", "mmlu_anatomy") / "predictions.jsonl", 2)
     report_refused(run, "4 of 6 test items stored")
     resume(tiny_study[0], run)
     assert records(run) == before and report_json(run)["integrity"]["complete"] is True
@@ -383,7 +383,7 @@ def test_lost_items_are_recomputed_on_resume(tiny_study: tuple[dict[str, Any], P
 def test_deleted_prompts_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     before = records(run)
-    prompts = run / "store" / shard_name("tiny model", "pubmedqa") / "prompts.jsonl"
+    prompts = run / "store" / shard_name("tiny model", "mmlu_anatomy") / "prompts.jsonl"
     intact = sorted(prompts.read_bytes().splitlines())
     prompts.unlink()
     report_refused(run, "prompts.jsonl lacks", "medadapt run")
@@ -395,7 +395,7 @@ def test_deleted_prompts_file_is_rebuilt_on_resume(tiny_study: tuple[dict[str, A
 def test_stale_temporary_files_are_swept_on_resume(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     run = copy_of(tiny_study, tmp_path)
     stale = [run / ".study.yaml.tmp", run / ".manifest.json.tmp-99", run / "report" / ".report.html.x1.tmp",
-             run / "store" / shard_name("tiny_model", "pubmedqa") / ".plan.json.tmp-7"]
+             run / "store" / shard_name("tiny_model", "mmlu_anatomy") / ".plan.json.tmp-7"]
     for path in stale:
         path.write_text("half", encoding="utf-8")
     resume(tiny_study[0], run)
@@ -426,7 +426,7 @@ def test_corrupt_study_file_and_manifest_are_refused(tiny_study: tuple[dict[str,
 def test_run_ends_with_the_store_check(tiny_study: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     """A conflict the run cannot repair (two answers for one item) makes `medadapt run` itself refuse the report."""
     run = copy_of(tiny_study, tmp_path)
-    path = run / "store" / shard_name("tiny_model", "pubmedqa") / "predictions.jsonl"
+    path = run / "store" / shard_name("tiny_model", "mmlu_anatomy") / "predictions.jsonl"
     record = json.loads(path.read_bytes().splitlines()[0])
     record["correct"], record["pred"] = not record["correct"], "Z"
     with path.open("a", encoding="utf-8") as fh:

@@ -233,9 +233,11 @@ class StudyConfig(_Strict):
         names = [s.name for s in self.settings]
         if len(set(names)) != len(names):
             raise ValueError(f"settings lists a name twice: {names}")
-        seen: dict[str, ModelRef] = {}
+        seen: dict[str, dict[str, Any]] = {}
         for ref in (r for p in self.pairs for r in (p.general, p.medical)):
-            if seen.setdefault(ref.label, ref) != ref:
+            # Paths are compared once resolved (model_identity.check_distinct_models): `m` and `./m` are one model.
+            settings = ref.model_dump(exclude={"path", "lora"})
+            if seen.setdefault(ref.label, settings) != settings:
                 # models() keeps one entry per name: a second, different one would be silently ignored.
                 raise ValueError(f"model {ref.label!r} is listed twice with different settings; give every "
                                  "occurrence the same entry (a YAML anchor does) or another name")

@@ -8,8 +8,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from medadapt.study.store_files import write_text_atomic
 from medadapt.study.report.summary import overlong_text
+from medadapt.study.store_files import write_text_atomic
 
 REPORT_HTML = "report.html"
 
