@@ -121,12 +121,18 @@ def _random_model(model_class: Any, config: Any, seed: int) -> Any:
 
 
 def build_tiny_causal_lm(
-    out_dir: str | Path, family: Family = "llama", seed: int = 0, *, head_dim: int | None = None
+    out_dir: str | Path,
+    family: Family = "llama",
+    seed: int = 0,
+    *,
+    head_dim: int | None = None,
+    chat_template: bool = True,
 ) -> Path:
     """Write (once) a random-init 2-layer Llama/Mistral and its tokenizer to `out_dir`; return the directory.
 
     `head_dim` (default hidden/heads = 16) exists for engines with a minimum head size: vLLM's CPU attention
-    needs 32 or more.
+    needs 32 or more. `chat_template=False` saves the tokenizer without a chat template, as a base model's
+    (e.g. Llama-2-70B's) comes.
     """
     if family not in ("llama", "mistral"):
         raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
@@ -138,11 +144,15 @@ def build_tiny_causal_lm(
     }
     if head_dim is not None:
         recipe["head_dim"] = int(head_dim)
+    if not chat_template:
+        recipe["chat_template"] = False
 
     def build(tmp: Path) -> None:
         from transformers import LlamaForCausalLM, MistralForCausalLM
 
         tokenizer = train_tiny_tokenizer()
+        if not chat_template:
+            tokenizer.chat_template = None
         config = _text_config(family, tokenizer, head_dim)
         model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
         model = _random_model(model_class, config, seed)
