@@ -170,13 +170,14 @@ def _pil_clip_image_processor() -> Any:
     return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
 
 
-def tiny_clip_vision_config() -> Any:
-    """The vision tower of the tiny LLaVA: a 32-px CLIP with 8-px patches (16 patches + CLS), 2 layers of width 32."""
+def tiny_clip_vision_config(image_size: int = 32, patch_size: int = 8) -> Any:
+    """The vision tower of the tiny LLaVA: by default a 32-px CLIP with 8-px patches (16 patches + CLS), 2 layers of
+    width 32."""
     from transformers import CLIPVisionConfig
 
     return CLIPVisionConfig(
-        image_size=32,
-        patch_size=8,
+        image_size=image_size,
+        patch_size=patch_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -185,37 +186,62 @@ def tiny_clip_vision_config() -> Any:
     )
 
 
-def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write (once) a random-init LLaVA (32-px CLIP, patch 8, tiny Llama) with processor to `out_dir`."""
-    recipe = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
+LlavaLayout = Literal["hf", "llava-v0"]
+# LLaVA-v0 / LLaVA-Med: CLIP ViT-L/14 at 224 px gives 16×16 = 256 patches, each an `<im_patch>` in the prompt,
+# wrapped in `<im_start>`…`<im_end>`. The tiny stand-in keeps the 256 patches with a 64-px image and 4-px patches.
+_V0_TOKENS = ("<im_patch>", "<im_start>", "<im_end>")
+_V0_IMAGE_SIZE, _V0_PATCH_SIZE = 64, 4
+_V0_CONTEXT_LENGTH = 2048
+
+
+def build_tiny_llava(out_dir: str | Path, seed: int = 0, *, layout: LlavaLayout = "hf") -> Path:
+    """Write (once) a random-init LLaVA with processor to `out_dir`.
+
+    `layout="hf"`: 32-px CLIP, patch 8, image marker `<image>` (16 tokens). `layout="llava-v0"`: the study's
+    LLaVA-v0 / LLaVA-Med layout as medadapt-models' delta conversion writes it: marker `<im_patch>` plus
+    `<im_start>`/`<im_end>` tokens, a vision tower with 256 patches (as the real one) and a 2048-token context.
+    """
+    if layout not in ("hf", "llava-v0"):
+        raise ValueError(f"layout: expected 'hf' or 'llava-v0', got {layout!r}")
+    recipe: dict[str, Any] = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
+    if layout != "hf":
+        recipe["layout"] = layout
+    v0 = layout == "llava-v0"
+    marker = _V0_TOKENS[0] if v0 else IMAGE_TOKEN
+    image_size, patch_size = (_V0_IMAGE_SIZE, _V0_PATCH_SIZE) if v0 else (32, 8)
 
     def build(tmp: Path) -> None:
         from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-        tokenizer = train_tiny_tokenizer(extra_special=(IMAGE_TOKEN,))
+        tokenizer = train_tiny_tokenizer(extra_special=_V0_TOKENS if v0 else (IMAGE_TOKEN,))
         text_config = _text_config("llama", tokenizer)
+        if v0:
+            text_config.max_position_embeddings = _V0_CONTEXT_LENGTH
+            tokenizer.model_max_length = _V0_CONTEXT_LENGTH
         config = LlavaConfig(  # type: ignore[call-arg]
-            vision_config=tiny_clip_vision_config(),
+            vision_config=tiny_clip_vision_config(image_size, patch_size),
             text_config=text_config,
-            image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+            image_token_index=tokenizer.convert_tokens_to_ids(marker),
             # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
             # "default" drops the CLS feature and num_additional_image_tokens=1 tells the processor so.
             vision_feature_select_strategy="default",
-            vision_feature_layer=-1,
+            vision_feature_layer=-2 if v0 else -1,
             pad_token_id=tokenizer.pad_token_id,
         )
         model = _random_model(LlavaForConditionalGeneration, config, seed)
         image_processor = _pil_clip_image_processor()(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_convert_rgb=True
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
+            do_convert_rgb=True,
         )
         processor = LlavaProcessor(
             image_processor=image_processor,
             tokenizer=tokenizer,
-            patch_size=8,
+            patch_size=patch_size,
             vision_feature_select_strategy="default",
             num_additional_image_tokens=1,
-            image_token=IMAGE_TOKEN,
-            chat_template=CHATML_TEMPLATE,
+            image_token=marker,
+            chat_template=None if v0 else CHATML_TEMPLATE,
         )
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
