@@ -245,7 +245,7 @@ def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
             use_local_files=True,
             decoder_layers_attr_name="model.layers",
         )
-    adapter = FlamingoAdapter(model, image_processor, tokenizer, context_length=512)
+    adapter = FlamingoAdapter(model, image_processor, tokenizer, context_length=512, batch_size=3)
     flamingo_prompts = [ModelInput(p.text, p.images or (str(dirs["images"] / "grey.png"),)) for p in prompts]
 
     def logits(prompt: ModelInput) -> np.ndarray:
@@ -253,7 +253,7 @@ def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
         lang_x = torch.tensor([ids])
         with torch.inference_mode():
             out = model(
-                vision_x=adapter._vision_x(prompt), lang_x=lang_x, attention_mask=torch.ones_like(lang_x)
+                vision_x=adapter._vision_x([prompt]), lang_x=lang_x, attention_mask=torch.ones_like(lang_x)
             )
         return out.logits[0, -1].double().numpy()
 

@@ -12,8 +12,10 @@ __all__ = [
     "CHATML_TEMPLATE",
     "TINY_SPECIAL_TOKENS",
     "build_tiny_causal_lm",
+    "build_tiny_flamingo",
     "build_tiny_llava",
     "tiny_clip_vision_config",
+    "tiny_flamingo_options",
     "train_tiny_tokenizer",
 ]
 
@@ -246,5 +248,68 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0, *, layout: LlavaLayout 
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+# An open_clip vision config small enough for tests (Flamingo's perceiver width follows `vision_cfg.width`).
+TINY_OPEN_CLIP = "medadapt-tiny-vit"
+_TINY_OPEN_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def tiny_flamingo_options(lang_dir: str | Path) -> dict[str, Any]:
+    """Adapter options of a tiny Flamingo over the tiny Llama in `lang_dir`; registers the tiny open_clip config
+    in this process (open_clip knows models by name only)."""
+    import json
+    import tempfile
+
+    import open_clip
+
+    if open_clip.get_model_config(TINY_OPEN_CLIP) is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{TINY_OPEN_CLIP}.json"
+            path.write_text(json.dumps(_TINY_OPEN_CLIP_CONFIG), encoding="utf-8")
+            open_clip.add_model_config(path)
+    return {
+        "lang_encoder": str(lang_dir),
+        "vision_encoder": TINY_OPEN_CLIP,
+        "vision_encoder_pretrained": None,
+        "cross_attn_every_n_layers": 1,
+        "checkpoint_file": "checkpoint.pt",
+    }
+
+
+def build_tiny_flamingo(out_dir: str | Path, lang_dir: str | Path, seed: int = 0) -> Path:
+    """Write (once) `checkpoint.pt` of a random-init Flamingo over the tiny Llama in `lang_dir` (needs open-flamingo).
+
+    The checkpoint holds the whole state (vision encoder included, since the tiny one has no pretrained weights);
+    the cross-attention gates are opened (Flamingo initialises them at 0, which would hide the images).
+    """
+    recipe = {"kind": "tiny-flamingo", "seed": int(seed), "lang": str(lang_dir), "version": _BUILD_VERSION}
+
+    def build(tmp: Path) -> None:
+        import torch
+        from open_flamingo import create_model_and_transforms
+
+        options = tiny_flamingo_options(lang_dir)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, _, _ = create_model_and_transforms(
+                clip_vision_encoder_path=options["vision_encoder"],
+                clip_vision_encoder_pretrained=None,
+                lang_encoder_path=str(lang_dir),
+                tokenizer_path=str(lang_dir),
+                cross_attn_every_n_layers=1,
+                use_local_files=True,
+                decoder_layers_attr_name="model.layers",
+            )
+            for name, param in model.named_parameters():
+                if name.endswith(("attn_gate", "ff_gate")):
+                    param.data.uniform_(0.5, 1.0)
+        torch.save({"model_state_dict": model.state_dict()}, tmp / "checkpoint.pt")
 
     return build_once(Path(out_dir), recipe, build)
