@@ -128,7 +128,7 @@ def test_a_missing_checkpoint_is_a_clear_error(
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(FileNotFoundError, match="checkpoint.pt of tiny-org/absent@main is not in the local Hugging"):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint\.pt of tiny-org/absent@main is not in the local Hugging"):
         load_adapter(_spec("tiny-org/absent", tiny_dirs["llama"]))
     with pytest.raises(FileNotFoundError, match="missing checkpoint file"):
         load_adapter(_spec(str(tmp_path), tiny_dirs["llama"]))

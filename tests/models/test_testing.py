@@ -88,7 +88,7 @@ def test_tiny_llava_v0_layout_has_the_studys_patch_tokens(tmp_path: Path) -> Non
     assert len(ids["input_ids"]) == per_image + 2
     v0_text = "Q\n<im_start>" + "<im_patch>" * per_image + "<im_end>"
     assert expand_image_markers(v0_text, 1, "<im_patch>", per_image) == v0_text
-    with pytest.raises(ValueError, match="3 '<im_patch>' markers but 1 images.*256 per image"):
+    with pytest.raises(ValueError, match=r"3 '<im_patch>' markers but 1 images.*256 per image"):
         expand_image_markers("<im_patch>" * 3, 1, "<im_patch>", per_image)
     with pytest.raises(ValueError, match="layout"):
         build_tiny_llava(tmp_path / "x", layout="v2")  # type: ignore[arg-type]
