@@ -159,3 +159,39 @@ def test_batches_mixing_image_counts_equal_one_by_one(
     assert [g.text for g in together] == [g.text for g in alone]
     bf16 = load_adapter(_spec(str(checkpoint_dir), tiny_dirs["llama"]), device="cpu", dtype="bfloat16")
     assert next(bf16.model.parameters()).dtype == torch.bfloat16
+
+
+def test_flamingo_fine_tunes_through_the_study_call(
+    checkpoint_dir: Path, tiny_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The study app's call (`run_sweep(spec, training_pairs(...), training_pairs(...), ...)`) on a Flamingo spec
+    with image examples: the resampler, cross-attention and two token rows train; the result loads and scores."""
+    import torch
+    from safetensors.torch import load_file
+
+    from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
+    from medadapt.models import load_adapter
+    from medadapt.prompts import QAExample
+
+    images = tiny_dirs["images"]
+    examples = [
+        QAExample(str(i), "vqa-rad", "train", "Is the image grey?", ("yes", "no"), "A" if i % 2 else "B",
+                  images=(str(images / ("grey.png" if i % 2 else "colour.png")),))
+        for i in range(6)
+    ]
+    spec = _spec(str(checkpoint_dir), tiny_dirs["llama"])
+    train, val = training_pairs(examples[:4], spec), training_pairs(examples[4:], spec)
+    assert train[0].prompt == "<image>Question: Is the image grey? (A) yes, (B) no; Short answer: "
+    sweep = SweepSpec(ranks=(4,), learning_rates=(1e-3,), training=TrainingSpec(max_epochs=2, batch_size=2))
+    result = run_sweep(spec, train, val, tmp_path / "sweep", sweep, name="tiny-flamingo+ft", progress=False)
+    history = result.best_trial.history
+    assert len(history) == 2 and history[1]["val_loss"] < history[0]["val_loss"]
+    trained = load_file(str(Path(result.best_trial.adapter_dir) / "trainable.safetensors"))
+    assert "perceiver.latents" in trained and any("gated_cross_attn" in k for k in trained)
+    assert not any(k.startswith("vision_encoder.") for k in trained)  # the vision encoder stays frozen
+    entry = result.registry_entry
+    assert entry.adapter == "flamingo" and entry.lora == result.best_trial.adapter_dir
+    tuned = load_adapter(entry, device="cpu")
+    assert torch.equal(tuned.model.perceiver.latents.detach(), trained["perceiver.latents"])
+    prompts = [ModelInput(p.prompt, p.images) for p in val]
+    assert _scores(tuned, prompts).shape == (2, len(LETTERS))

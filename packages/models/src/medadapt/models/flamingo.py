@@ -14,6 +14,7 @@ generation is our own batched greedy loop over the plain forward: exact, without
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,13 @@ from medadapt.models.protocol import OptionTokensLike
 from medadapt.models.registry import ModelSpec, get_model
 from medadapt.models.stop_strings import cut_at_stop
 
-__all__ = ["FlamingoAdapter", "flamingo_checkpoint_file", "load_flamingo_adapter", "load_flamingo_weights"]
+__all__ = [
+    "FlamingoAdapter",
+    "FlamingoRecipe",
+    "flamingo_checkpoint_file",
+    "load_flamingo_adapter",
+    "load_flamingo_weights",
+]
 
 IMAGE_MARKER = "<image>"
 END_OF_CHUNK = "<|endofchunk|>"
@@ -255,29 +262,89 @@ def load_flamingo_weights(model: Any, path: Path, *, vision_pretrained: bool, na
         )
 
 
+FLAMINGO_TOKENS = (END_OF_CHUNK, IMAGE_MARKER)
+
+
+@dataclass(frozen=True)
+class FlamingoRecipe:
+    """How to build a Flamingo of a spec: language model, vision encoder, cross-attention and checkpoint."""
+
+    name: str
+    checkpoint: Path
+    lang_dir: Path
+    vision_encoder: str
+    # The study's vision encoder: open_clip ViT-L-14 with OpenAI's weights (the checkpoints do not hold them).
+    vision_pretrained: str | None
+    cross_attn_every_n_layers: int
+    decoder_layers_attr_name: str
+    trained: Path | None  # a fine-tuned run's trainable.safetensors (medadapt-finetune), applied last
+
+    @classmethod
+    def of(cls, spec: ModelSpec, options: dict[str, Any]) -> FlamingoRecipe:
+        """The recipe of `spec`; the adapter options it uses are popped from `options` (the rest are the adapter's)."""
+        lang = options.pop("lang_encoder", "llama-7b-v1")
+        lang_dir = Path(str(lang)).expanduser()
+        if not lang_dir.is_dir():
+            lang_dir = resolve_checkpoint(get_model(str(lang)))
+        trained = None
+        if spec.lora:
+            trained = Path(spec.lora).expanduser() / "trainable.safetensors"
+            if not trained.is_file():
+                raise FileNotFoundError(f"model {spec.name!r}: missing fine-tuned weights {trained}")
+        return cls(
+            name=spec.name,
+            checkpoint=flamingo_checkpoint_file(spec, str(options.pop("checkpoint_file", "checkpoint.pt"))),
+            lang_dir=lang_dir,
+            vision_encoder=str(options.pop("vision_encoder", "ViT-L-14")),
+            vision_pretrained=options.pop("vision_encoder_pretrained", "openai"),
+            cross_attn_every_n_layers=int(options.pop("cross_attn_every_n_layers", 4)),
+            decoder_layers_attr_name=str(options.pop("decoder_layers_attr_name", "model.layers")),
+            trained=trained,
+        )
+
+    def processors(self) -> tuple[Any, Any]:
+        """(image transform, tokenizer) as `build` makes them, without building the language model."""
+        import open_clip
+        from transformers import AutoTokenizer
+
+        _, _, image_processor = open_clip.create_model_and_transforms(
+            self.vision_encoder, pretrained=self.vision_pretrained
+        )
+        # open-flamingo's factory: its two tokens, and a pad token when the LM has none.
+        tokenizer = AutoTokenizer.from_pretrained(str(self.lang_dir), local_files_only=True)
+        tokenizer.add_special_tokens({"additional_special_tokens": list(FLAMINGO_TOKENS)})
+        if tokenizer.pad_token is None:
+            tokenizer.add_special_tokens({"pad_token": "<PAD>"})
+        return image_processor, tokenizer
+
+    def build(self) -> tuple[Any, Any, Any]:
+        """(model with its checkpoint (and fine-tuned weights) loaded, image transform, tokenizer)."""
+        from open_flamingo import create_model_and_transforms
+
+        model, image_processor, tokenizer = create_model_and_transforms(
+            clip_vision_encoder_path=self.vision_encoder,
+            clip_vision_encoder_pretrained=self.vision_pretrained,
+            lang_encoder_path=str(self.lang_dir),
+            tokenizer_path=str(self.lang_dir),
+            cross_attn_every_n_layers=self.cross_attn_every_n_layers,
+            use_local_files=True,
+            decoder_layers_attr_name=self.decoder_layers_attr_name,
+        )
+        load_flamingo_weights(model, self.checkpoint, vision_pretrained=self.vision_pretrained is not None, name=self.name)
+        if self.trained is not None:
+            from safetensors.torch import load_file
+
+            unknown = model.load_state_dict(load_file(str(self.trained)), strict=False).unexpected_keys
+            if unknown:
+                raise ValueError(f"model {self.name!r}: {self.trained} holds weights this model lacks: {unknown[:3]}")
+        return model, image_processor, tokenizer
+
+
 def load_flamingo_adapter(spec: ModelSpec, **options: Any) -> FlamingoAdapter:
     """Entry point `flamingo`: spec.adapter_options name the language model, vision encoder and checkpoint file;
     options `device` (cuda when available), `dtype` ("auto": bf16 on cuda, fp32 on cpu), `batch_size`."""
-    from open_flamingo import create_model_and_transforms
-
     config = {**spec.adapter_options, **options}
-    checkpoint = flamingo_checkpoint_file(spec, str(config.pop("checkpoint_file", "checkpoint.pt")))
-    lang = config.pop("lang_encoder", "llama-7b-v1")
-    lang_dir = (
-        Path(lang) if Path(str(lang)).expanduser().is_dir() else resolve_checkpoint(get_model(str(lang)))
-    )
-    # The study's vision encoder: open_clip ViT-L-14 with OpenAI's weights (the checkpoints do not hold them).
-    pretrained = config.pop("vision_encoder_pretrained", "openai")
-    model, image_processor, tokenizer = create_model_and_transforms(
-        clip_vision_encoder_path=config.pop("vision_encoder", "ViT-L-14"),
-        clip_vision_encoder_pretrained=pretrained,
-        lang_encoder_path=str(lang_dir),
-        tokenizer_path=str(lang_dir),
-        cross_attn_every_n_layers=int(config.pop("cross_attn_every_n_layers", 4)),
-        use_local_files=True,
-        decoder_layers_attr_name=config.pop("decoder_layers_attr_name", "model.layers"),
-    )
-    load_flamingo_weights(model, checkpoint, vision_pretrained=pretrained is not None, name=spec.name)
+    model, image_processor, tokenizer = FlamingoRecipe.of(spec, config).build()
     config.setdefault("dtype", "auto")
     return FlamingoAdapter(
         model, image_processor, tokenizer, context_length=spec.context_length or 2048, **config
