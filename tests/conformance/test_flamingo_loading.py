@@ -23,9 +23,13 @@ pytestmark = [
 REPO = "tiny-org/tiny-flamingo"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _open_flamingo() -> None:
+    _import_engine("open_flamingo", "open-flamingo is not installed here: hatch env 'flamingo'")
+
+
 @pytest.fixture(scope="module")
 def checkpoint_dir(tiny_dirs: dict[str, Path]) -> Path:
-    _import_engine("open_flamingo", "open-flamingo is not installed here: hatch env 'flamingo'")
     from medadapt.models.testing import build_tiny_flamingo
 
     return build_tiny_flamingo(tiny_dirs["images"] / "flamingo", tiny_dirs["llama"])
