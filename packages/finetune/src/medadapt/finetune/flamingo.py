@@ -69,7 +69,8 @@ class FlamingoProcessor:
 
     def special_token_ids(self) -> tuple[int, int]:
         """Ids of `<image>` and `<|endofchunk|>`: the embedding rows Flamingo tuning trains."""
-        return tuple(int(self.tokenizer.convert_tokens_to_ids(t)) for t in (IMAGE_MARKER, END_OF_CHUNK))  # type: ignore[return-value]
+        ids = self.tokenizer.convert_tokens_to_ids
+        return int(ids(IMAGE_MARKER)), int(ids(END_OF_CHUNK))
 
     def save_pretrained(self, out_dir: Any) -> None:
         """The tokenizer, saved beside the trained weights."""
