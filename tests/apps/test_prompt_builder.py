@@ -56,6 +56,24 @@ def test_medopt_on_a_family_without_a_study_template_is_a_clear_error(base_dir: 
         PromptBuilder(general, study_compat=False).build(EXAMPLE, choice, [])
 
 
+def test_medopt_outside_the_studys_families_uses_the_medical_models_template(base_dir: Path) -> None:
+    """The medical model's own choice records its template (plan data), which a template-less model borrows."""
+    from medadapt.study.candidates import candidate_grid
+    from medadapt.study.config import PromptSelection
+
+    medical_template = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+    grid = candidate_grid(PromptSelection(), style="chat", system_prompt="SYS", shots=0, formats=[],
+                          chat=True, chat_template=medical_template)
+    choice = PromptChoice.from_data(grid[0].as_data())  # through the medical model's shard plan
+    assert choice.chat_template == medical_template
+    general = load_adapter(ModelSpec(name="qwen-tiny", hf_id_or_path=str(base_dir), family="qwen2"))
+    prompt = PromptBuilder(general, study_compat=False).build(EXAMPLE, choice, [])
+    assert prompt.text == "<|system|>SYS</s><|user|>Question: What is X?\n(A) alpha\n(B) beta</s><|assistant|>"
+    non_chat = candidate_grid(PromptSelection(), style="default", system_prompt=None, shots=0, formats=[],
+                              chat_template=medical_template)
+    assert non_chat[0].chat_template is None and "chat_template" not in non_chat[0].as_data()
+
+
 def test_vlm_grammar_candidates_keep_the_llava_layout(tmp_path: Path) -> None:
     from PIL import Image
 

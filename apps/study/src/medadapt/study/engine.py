@@ -68,13 +68,16 @@ class PromptBuilder:
         self.model_name = str(getattr(spec, "name", "the model"))
 
     def _chat_template(self, choice: PromptChoice) -> str | None:
-        """The template for a chat choice: this model's own, or (medopt of a chat model's prompt) its family's."""
+        """The template for a chat choice: this model's own; for medopt of a chat model's prompt on a model without
+        one, the study's template of its family, else the template the prompt's model used."""
         if not choice.chat:
             return None
         from medadapt.prompts import borrowed_chat_template
 
         try:
-            return borrowed_chat_template(self.chat_template, self.family, model=self.model_name)
+            return borrowed_chat_template(
+                self.chat_template, self.family, model=self.model_name, lender=choice.chat_template
+            )
         except ValueError as error:
             raise StudyError(str(error)) from None
 

@@ -228,7 +228,7 @@ def run_model_task(
                 else:
                     grid = candidate_grid(
                         selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats,
-                        chat=is_chat(spec),
+                        chat=is_chat(spec), chat_template=builder.chat_template,
                     )
                     chosen = grid[0]
                     if len(grid) > 1:
