@@ -92,3 +92,42 @@ def test_vlm_grammar_candidates_keep_the_llava_layout(tmp_path: Path) -> None:
     flamingo = PromptChoice(style="med-flamingo", format_seed=0, format=fmt.to_dict(), system_prompt="SYS")
     text = PromptBuilder(adapter, study_compat=False).build(example, flamingo, []).text
     assert text.startswith("SYS\n<image>QUESTION - Is it X?")
+
+
+def test_a_study_pairs_a_base_model_without_chat_template_with_a_chat_medical_model(
+    base_dir: Path, tmp_path: Path
+) -> None:
+    """The paper's Llama-2-70B ← ClinicalCamel-70B shape, run through the study: medopt renders the medical model's
+    chat prompts on the general model instead of stopping the study."""
+    import json
+
+    from rich.console import Console
+
+    from medadapt.study.config import parse_config
+    from medadapt.study.demo import packaged_path
+    from medadapt.study.runner import execute_study
+
+    medical = build_tiny_causal_lm(tmp_path / "chat-medical", seed=1)
+    data = {
+        "name": "base-vs-chat",
+        "data_dir": str(packaged_path("demo_data")),
+        "pairs": [{"general": {"name": "base", "path": str(base_dir)}, "medical": {"name": "chat", "path": str(medical)}}],
+        "tasks": ["mmlu_anatomy"],
+        "settings": ["zero-shot", {"name": "3-shot", "shots": 3}],
+        "decodings": ["constrained"],
+        "prompt_selection": {"mode": "model-specific", "n_formats": 1, "n_shot_seeds": 1, "max_val_items": 4},
+        "medopt": True,
+        "statistics": {"n_resamples": 100},
+        "limits": {"max_test_items": 4, "batch_size": 4},
+    }
+    config = parse_config(data, source="test", base=tmp_path)
+    run = execute_study(config, tmp_path / "run", console=Console(quiet=True))
+    store = run / "store"
+    plan = json.loads((store / "base--mmlu_anatomy" / "plan.json").read_text())
+    medopt = [e for e in plan["entries"] if e["role"] == "medopt"]
+    assert len(medopt) == 2 and all(e["choice"]["chat"] for e in medopt)
+    texts = [json.loads(line)["text"] for line in (store / "base--mmlu_anatomy" / "prompts.jsonl").read_text().splitlines()]
+    own_texts = [json.loads(line)["text"] for line in (store / "chat--mmlu_anatomy" / "prompts.jsonl").read_text().splitlines()]
+    borrowed = [t for t in texts if "<|im_start|>user" in t]
+    # Both tiny tokenizers are the same, so the general model sees exactly the medical model's chosen prompts.
+    assert borrowed and set(borrowed) <= set(own_texts)
