@@ -64,6 +64,7 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "llama": build_tiny_causal_lm(root / "llama"),
         "mistral": build_tiny_causal_lm(root / "mistral", family="mistral", seed=1),
         "llava": build_tiny_llava(root / "llava"),
+        "llava-v0": build_tiny_llava(root / "llava-v0", seed=2, layout="llava-v0"),
         "images": root,
     }
 
@@ -105,10 +106,49 @@ def _llava_oracle(path: Path) -> Callable[[ModelInput], np.ndarray]:
     return logits
 
 
+def _llava_v0_oracle(path: Path) -> Callable[[ModelInput], np.ndarray]:
+    """The LLaVA-v0 layout: the prompt already holds one `<im_patch>` per patch, tokenised as it stands."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).eval()
+    processor = AutoProcessor.from_pretrained(path)
+
+    def logits(prompt: ModelInput) -> np.ndarray:
+        inputs: dict[str, Any] = {"input_ids": torch.tensor([processor.tokenizer(prompt.text)["input_ids"]])}
+        if prompt.images:
+            images = [Image.open(p).convert("RGB") for p in prompt.images]
+            inputs["pixel_values"] = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            out = model(**inputs).logits
+        return out[0, -1].double().numpy()
+
+    return logits
+
+
+def _llava_v0_prompts(images: Path) -> list[ModelInput]:
+    """The study's LLaVA-v0 / LLaVA-Med prompts (256 `<im_patch>` per image), zero- and one-shot, and a text one."""
+    from medadapt.prompts import QAExample, build_prompt, sample_format
+
+    fracture = QAExample("1", "vqa-rad", "test", "Is there a fracture?", ("yes", "no"), "A", images=(str(images / "colour.png"),))
+    organ = QAExample(
+        "2", "vqa-rad", "test", "Which organ is shown?", ("liver", "spleen", "kidney"), "B",
+        images=(str(images / "grey.png"),),
+    )
+    prompts = [
+        build_prompt(fracture, fmt="llava-v0", system_prompt="A chat."),
+        build_prompt(organ, fmt="llava-med", shots=[fracture], system_prompt="You are LLaVA-Med."),
+        build_prompt(organ, fmt=sample_format(3), vlm_style="llava-v0"),
+    ]
+    return [ModelInput(p.text, p.images) for p in prompts] + [ModelInput(QUESTIONS[2])]
+
+
 CASES = [
     "hf-llama",
     "hf-mistral",
     "llava",
+    "llava-v0",
     "chain",
     pytest.param("vllm", marks=pytest.mark.vllm),
     pytest.param("flamingo", marks=pytest.mark.flamingo),
@@ -141,6 +181,9 @@ def _build_case(name: str, dirs: dict[str, Path]) -> Case:
     if name == "llava":
         adapter = load_adapter(str(dirs["llava"]), batch_size=3)
         return Case(name, adapter, _llava_oracle(dirs["llava"]), vqa_prompts)
+    if name == "llava-v0":
+        adapter = load_adapter(str(dirs["llava-v0"]), batch_size=3)
+        return Case(name, adapter, _llava_v0_oracle(dirs["llava-v0"]), _llava_v0_prompts(images))
     if name == "chain":
         from medadapt.models.registry import ModelSpec
 
@@ -202,7 +245,7 @@ def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
             use_local_files=True,
             decoder_layers_attr_name="model.layers",
         )
-    adapter = FlamingoAdapter(model, image_processor, tokenizer, context_length=512)
+    adapter = FlamingoAdapter(model, image_processor, tokenizer, context_length=512, batch_size=3)
     flamingo_prompts = [ModelInput(p.text, p.images or (str(dirs["images"] / "grey.png"),)) for p in prompts]
 
     def logits(prompt: ModelInput) -> np.ndarray:
@@ -210,7 +253,7 @@ def _flamingo_case(dirs: dict[str, Path], prompts: list[ModelInput]) -> Case:
         lang_x = torch.tensor([ids])
         with torch.inference_mode():
             out = model(
-                vision_x=adapter._vision_x(prompt), lang_x=lang_x, attention_mask=torch.ones_like(lang_x)
+                vision_x=adapter._vision_x([prompt]), lang_x=lang_x, attention_mask=torch.ones_like(lang_x)
             )
         return out.logits[0, -1].double().numpy()
 

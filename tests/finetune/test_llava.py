@@ -65,5 +65,28 @@ def test_image_tokens_are_masked_and_counted(tiny_llava: Path, shared_data: Path
     assert "pixel_values" in f.extras
     assert f.input_ids.index(image_id) <= 1  # the untagged image was put first, as the LLaVA adapter does
     bad = SupervisedPair(prompt="<image><image>", target=" yes", images=pair.images, example_id="x")
-    with pytest.raises(ValueError, match="2 '<image>' tags for 1 images"):
+    with pytest.raises(ValueError, match="2 '<image>' markers but 1 images"):
         encode_vlm_pair(processor, bad)
+
+
+def test_llava_v0_layout_fine_tunes_through_the_study_call(shared_data: Path, tmp_path: Path) -> None:
+    """The study app's call (`run_sweep(spec, training_pairs(...), training_pairs(...), ...)`) on a LLaVA-v0 spec:
+    prompts hold `<im_start>` + 256 `<im_patch>` + `<im_end>` per image, as the study's LLaVA-v0 / LLaVA-Med."""
+    from medadapt.finetune import training_pairs
+    from medadapt.models import ModelSpec
+    from medadapt.models.testing import build_tiny_llava
+    from medadapt.prompts import load_task
+
+    path = build_tiny_llava(tmp_path / "v0", layout="llava-v0")
+    spec = ModelSpec(
+        name="llava-med-tiny", hf_id_or_path=str(path), family="llava", adapter="llava", prompt_style="llava-med"
+    )
+    examples = load_task("vqa-rad", shared_data, split="train").examples[:6]
+    train, val = training_pairs(examples[:4], spec), training_pairs(examples[4:], spec)
+    assert train[0].prompt.count("<im_patch>") == 256 * len(examples[0].images)
+    assert "### Human: " in train[0].prompt and train[0].prompt.endswith("### Assistant:")
+    sweep = SweepSpec(ranks=(4,), learning_rates=(3e-3,), training=TrainingSpec(max_epochs=2, batch_size=2))
+    result = run_sweep(spec, train, val, tmp_path / "sweep", sweep, name="llava-med-tiny+lora", progress=False)
+    history = result.best_trial.history
+    assert len(history) == 2 and history[1]["val_loss"] < history[0]["val_loss"]
+    assert result.registry_entry.adapter == "llava" and result.registry_entry.prompt_style == "llava-med"

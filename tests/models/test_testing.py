@@ -71,3 +71,24 @@ def test_tiny_llava_runs_on_an_image(tmp_path: Path) -> None:
     with torch.inference_mode():
         logits = model(**batch).logits
     assert logits.shape[:2] == batch["input_ids"].shape
+
+
+def test_tiny_llava_v0_layout_has_the_studys_patch_tokens(tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoProcessor
+
+    from medadapt.models.llava import expand_image_markers, image_tokens_per_marker
+
+    path = build_tiny_llava(tmp_path / "v0", layout="llava-v0")
+    processor = AutoProcessor.from_pretrained(path)
+    vision = AutoConfig.from_pretrained(path).vision_config
+    per_image = image_tokens_per_marker(processor)
+    assert per_image == (vision.image_size // vision.patch_size) ** 2 == 256  # as CLIP ViT-L/14 at 224 px
+    assert processor.image_token == "<im_patch>"
+    ids = processor.tokenizer("<im_start>" + "<im_patch>" * per_image + "<im_end>", add_special_tokens=False)
+    assert len(ids["input_ids"]) == per_image + 2
+    v0_text = "Q\n<im_start>" + "<im_patch>" * per_image + "<im_end>"
+    assert expand_image_markers(v0_text, 1, "<im_patch>", per_image) == v0_text
+    with pytest.raises(ValueError, match=r"3 '<im_patch>' markers but 1 images.*256 per image"):
+        expand_image_markers("<im_patch>" * 3, 1, "<im_patch>", per_image)
+    with pytest.raises(ValueError, match="layout"):
+        build_tiny_llava(tmp_path / "x", layout="v2")  # type: ignore[arg-type]

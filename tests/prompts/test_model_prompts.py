@@ -325,6 +325,15 @@ def test_grammar_format_in_a_vlm_assembly() -> None:
     assert flamingo.text.endswith("<image><image>Look at and : which?\n<A> a;\n\n<B> b The answer is=\n")
 
 
+def test_study_mode_keeps_the_double_space_an_inline_image_tag_leaves() -> None:
+    """The study removed MMMU's inline `<image>` tags only, so the spaces around each stayed (two in a row)."""
+    for style in ("llava-v0", "open-flamingo"):
+        study = build_prompt(MMMU, fmt=sample_format(0), vlm_style=style, study_bugs=True)
+        assert "QUESTION - Look at  and : which? OPTIONS" in study.text
+        clean = build_prompt(MMMU, fmt=sample_format(0), vlm_style=style)
+        assert "QUESTION - Look at and : which? OPTIONS" in clean.text
+
+
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"

@@ -19,6 +19,8 @@ class PromptChoice:
     format: dict[str, Any] | None = None
     system_prompt: str | None = None
     shot_seed: int | None = None
+    # The chat template the prompt's model rendered it with: medopt falls back on it for a model without one.
+    chat_template: str | None = None
 
     @property
     def label(self) -> str:
@@ -28,7 +30,7 @@ class PromptChoice:
 
     def as_data(self) -> dict[str, Any]:
         """The choice as data (the format itself, never only its seed), for run keys and the plan file."""
-        return {
+        data: dict[str, Any] = {
             "style": self.style,
             "chat": self.chat,
             "format_seed": self.format_seed,
@@ -36,6 +38,9 @@ class PromptChoice:
             "system_prompt": self.system_prompt,
             "shot_seed": self.shot_seed,
         }
+        if self.chat_template is not None:
+            data["chat_template"] = self.chat_template
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> PromptChoice:
@@ -50,6 +55,7 @@ def candidate_grid(
     shots: int,
     formats: Sequence[dict[str, Any]],
     chat: bool = False,
+    chat_template: str | None = None,
 ) -> list[PromptChoice]:
     """The default prompt first, then each grammar sample; × few-shot seeds (inner) when shots > 0."""
     templates: list[tuple[int | None, dict[str, Any] | None]] = [(None, None)]
@@ -64,7 +70,13 @@ def candidate_grid(
         shot_seeds = [selection.test_shot_seed]
     return [
         PromptChoice(
-            style=style, chat=chat, format_seed=seed, format=fmt, system_prompt=system_prompt, shot_seed=shot_seed
+            style=style,
+            chat=chat,
+            format_seed=seed,
+            format=fmt,
+            system_prompt=system_prompt,
+            shot_seed=shot_seed,
+            chat_template=chat_template if chat else None,
         )
         for seed, fmt in templates
         for shot_seed in shot_seeds

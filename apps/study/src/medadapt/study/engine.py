@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medadapt.study.candidates import PromptChoice
+from medadapt.study.errors import StudyError
 from medadapt.study.run_key import run_key, scoring_path_versions
 from medadapt.study.store import ShardWriter
 
@@ -62,20 +63,43 @@ class PromptBuilder:
         self.chat_template = getattr(caps, "chat_template", None)
         self.special_tokens = dict(getattr(caps, "special_tokens", {}) or {})
         self.study_compat = study_compat
+        spec = getattr(adapter, "spec", None)
+        self.family = getattr(spec, "family", None)
+        self.model_name = str(getattr(spec, "name", "the model"))
+
+    def _chat_template(self, choice: PromptChoice) -> str | None:
+        """The template for a chat choice: this model's own; for medopt of a chat model's prompt on a model without
+        one, the study's template of its family, else the template the prompt's model used."""
+        if not choice.chat:
+            return None
+        from medadapt.models.registry import family_chat_template
+        from medadapt.prompts import borrowed_chat_template
+
+        try:
+            return borrowed_chat_template(
+                self.chat_template, family_chat_template(self.family), family=self.family, model=self.model_name,
+                lender=choice.chat_template,
+            )
+        except ValueError as error:
+            raise StudyError(str(error)) from None
 
     def build(self, example: Any, choice: PromptChoice, shots: Sequence[Any]) -> Any:
-        from medadapt.prompts import PromptFormat, build_prompt
+        from medadapt.prompts import PROMPT_STYLES, PromptFormat, build_prompt
 
         fmt: Any = PromptFormat.from_dict(choice.format) if choice.format is not None else choice.style
+        # A grammar format of a VLM keeps its style's conversation layout and image blocks (LLaVA, Flamingo).
+        style = PROMPT_STYLES.get(choice.style)
+        vlm = choice.format is not None and style is not None and style.assembly in ("llava", "flamingo")
         # Chat formatting follows the prompt's model (for medopt: the medical model's), the template this model's.
         return build_prompt(
             example,
             fmt=fmt,
             shots=shots,
             system_prompt=choice.system_prompt,
-            chat_template=self.chat_template if choice.chat else None,
+            chat_template=self._chat_template(choice),
             special_tokens=self.special_tokens,
             study_bugs=self.study_compat,
+            vlm_style=choice.style if vlm else None,
         )
 
 

@@ -126,12 +126,16 @@ def is_chat(spec: Any) -> bool:
     return bool(getattr(spec, "chat", False))
 
 
-def prompt_grid(selection: PromptSelection, spec: Any, task: str, shots: int) -> list[PromptChoice]:
-    """A model's candidates on a task: its default prompt, then the grammar samples unless it is default-only."""
+def prompt_grid(
+    selection: PromptSelection, spec: Any, task: str, shots: int, *, chat_template: str | None = None
+) -> list[PromptChoice]:
+    """A model's candidates on a task: its default prompt, then the grammar samples unless it is default-only.
+    `chat_template` (the model's) is recorded in chat choices, for a model without one that borrows them (medopt)."""
     grid_formats = selection.mode == "model-specific" and candidates_of(spec) == "grid"
     return candidate_grid(
         selection, style=prompt_style_of(spec), system_prompt=system_prompt_for(spec, task), shots=shots,
         formats=grammar_formats(selection.n_formats) if grid_formats else [], chat=is_chat(spec),
+        chat_template=chat_template,
     )
 
 
@@ -269,7 +273,7 @@ def run_model_task(
                 if forced_choice is not None:
                     chosen = forced_choice
                 else:
-                    grid = prompt_grid(selection, spec, task, setting.shots)
+                    grid = prompt_grid(selection, spec, task, setting.shots, chat_template=builder.chat_template)
                     chosen = grid[0]
                     if len(grid) > 1:
                         step = progress(f"select {where}", len(grid) * len(splits.val))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ModelKind", "ModelSource", "load_base_model", "load_tokenizer"]
+__all__ = ["ModelKind", "ModelSource", "flamingo_recipe", "load_base_model", "load_tokenizer"]
 
-ModelKind = Literal["causal-lm", "llava"]
+ModelKind = Literal["causal-lm", "llava", "flamingo"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,13 @@ class ModelSource:
                 f"base {spec.name!r}: already carries a LoRA adapter ({spec.lora}); "
                 "merge it first (medadapt.finetune.merge_adapter) and fine-tune the merged directory"
             )
-        kinds: dict[str, ModelKind] = {"hf": "causal-lm", "vllm": "causal-lm", "llava": "llava"}
+        kinds: dict[str, ModelKind] = {"hf": "causal-lm", "vllm": "causal-lm", "llava": "llava", "flamingo": "flamingo"}
         if spec.adapter not in kinds:
             raise ValueError(
-                f"base {spec.name!r}: adapter {spec.adapter!r} cannot be LoRA-tuned here "
-                f"(supported: {sorted(kinds)}; Flamingo: medadapt.finetune.flamingo)"
+                f"base {spec.name!r}: adapter {spec.adapter!r} cannot be fine-tuned here (supported: {sorted(kinds)})"
             )
+        if spec.adapter == "flamingo":
+            return cls(path=str(flamingo_recipe(spec).checkpoint), kind="flamingo", spec=spec)
         return cls(path=str(resolve_checkpoint(spec)), kind=kinds[spec.adapter], spec=spec)
 
     @property
@@ -51,9 +52,20 @@ class ModelSource:
         return spec_from_path(self.path)
 
 
+def flamingo_recipe(spec: Any) -> Any:
+    """How medadapt-models builds this Flamingo (checkpoint, language model, vision encoder)."""
+    from medadapt.models.flamingo import FlamingoRecipe
+
+    return FlamingoRecipe.of(spec, dict(spec.adapter_options))
+
+
 def load_base_model(source: ModelSource, dtype: Any) -> Any:
     """The frozen base in `dtype`, with the KV cache off (training)."""
     import transformers
+
+    if source.kind == "flamingo":
+        model, _, _ = flamingo_recipe(source.model_spec).build()
+        return model.to(dtype)
 
     model_class: Any = (
         transformers.AutoModelForImageTextToText
@@ -66,7 +78,12 @@ def load_base_model(source: ModelSource, dtype: Any) -> Any:
 
 
 def load_tokenizer(source: ModelSource) -> Any:
-    """The tokenizer (causal LM) or processor (LLaVA) saved with the base."""
+    """The tokenizer (causal LM) or processor (LLaVA, Flamingo) of the base."""
+    if source.kind == "flamingo":
+        from medadapt.finetune.flamingo import FlamingoProcessor
+
+        image_processor, tokenizer = flamingo_recipe(source.model_spec).processors()
+        return FlamingoProcessor(tokenizer, image_processor)
     if source.kind == "llava":
         from transformers import AutoProcessor
 

@@ -42,5 +42,20 @@ def pad_supervised_batch(
         missing = [f.example_id for f in features if key not in f.extras]
         if missing:
             raise ValueError(f"batch: examples {missing[:3]} lack the model input {key!r} that others have")
-        batch[key] = torch.cat([f.extras[key] for f in features], dim=0)
+        batch[key] = torch.cat(_same_count(key, [f.extras[key] for f in features]), dim=0)
     return batch
+
+
+def _same_count(key: str, tensors: list[Any]) -> list[Any]:
+    """Tensors [1, n, ...] with different n (Flamingo's images per example) zero-padded to the largest n: no
+    `<image>` token points at a padding image, so nothing attends to it."""
+    import torch
+
+    if len({tuple(t.shape[1:]) for t in tensors}) == 1:
+        return tensors
+    if len({(t.shape[0], *t.shape[2:]) for t in tensors}) != 1:
+        raise ValueError(f"batch: {key!r} shapes {[tuple(t.shape) for t in tensors]} differ beyond their count")
+    width = max(t.shape[1] for t in tensors)
+    return [
+        torch.cat([t, t.new_zeros((t.shape[0], width - t.shape[1], *t.shape[2:]))], dim=1) for t in tensors
+    ]

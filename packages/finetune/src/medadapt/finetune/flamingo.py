@@ -7,13 +7,31 @@ Med-Flamingo without importing open_flamingo; the language model and vision enco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from medadapt.finetune.parameters import weight_decay_groups
+from medadapt.finetune.supervised import (
+    IGNORE_INDEX,
+    SupervisedFeatures,
+    SupervisedPair,
+    prompt_add_special_tokens,
+    target_ids,
+)
 
-__all__ = ["FLAMINGO_TRAINABLE_PARTS", "FlamingoSelection", "mask_embedding_rows"]
+__all__ = [
+    "FLAMINGO_TRAINABLE_PARTS",
+    "FlamingoProcessor",
+    "FlamingoSelection",
+    "encode_flamingo_pair",
+    "encode_flamingo_pairs",
+    "mask_embedding_rows",
+]
+
+IMAGE_MARKER = "<image>"
+END_OF_CHUNK = "<|endofchunk|>"
 
 # Name parts of the trainable modules, as open-flamingo names them.
 FLAMINGO_TRAINABLE_PARTS: tuple[str, ...] = ("perceiver", "gated_cross_attn")
@@ -41,6 +59,63 @@ def mask_embedding_rows(embedding: Any, rows: tuple[int, ...]) -> Any:
     keep[list(rows)] = 1
     embedding.weight.requires_grad_(True)
     return embedding.weight.register_hook(lambda grad: grad * keep.to(grad.device, grad.dtype))
+
+
+@dataclass(frozen=True)
+class FlamingoProcessor:
+    """open-flamingo's tokenizer (with `<image>`, `<|endofchunk|>`) and open_clip image transform."""
+
+    tokenizer: Any
+    image_processor: Any
+
+    def special_token_ids(self) -> tuple[int, int]:
+        """Ids of `<image>` and `<|endofchunk|>`: the embedding rows Flamingo tuning trains."""
+        ids = self.tokenizer.convert_tokens_to_ids
+        return int(ids(IMAGE_MARKER)), int(ids(END_OF_CHUNK))
+
+    def save_pretrained(self, out_dir: Any) -> None:
+        """The tokenizer, saved beside the trained weights."""
+        self.tokenizer.save_pretrained(out_dir)
+
+
+def encode_flamingo_pair(
+    processor: FlamingoProcessor, pair: SupervisedPair, *, max_length: int | None = None
+) -> SupervisedFeatures:
+    """Prompt ids (one `<image>` per image; untagged images go first, as medadapt-models' Flamingo adapter puts
+    them), target ids, and `pixel_values` [1, images, 1, C, H, W] (a blank image when the pair has none)."""
+    import torch
+    from PIL import Image
+
+    tokenizer = processor.tokenizer
+    tags = pair.prompt.count(IMAGE_MARKER)
+    if tags > len(pair.images):
+        raise ValueError(
+            f"example {pair.example_id!r}: prompt has {tags} {IMAGE_MARKER!r} tags for {len(pair.images)} images"
+        )
+    prompt = IMAGE_MARKER * (len(pair.images) - tags) + pair.prompt
+    prompt_ids = list(
+        tokenizer(prompt, add_special_tokens=prompt_add_special_tokens(tokenizer, pair))["input_ids"]
+    )
+    answer_ids = target_ids(tokenizer, pair)
+    input_ids = prompt_ids + answer_ids
+    if max_length is not None and len(input_ids) > max_length:
+        raise ValueError(f"example {pair.example_id!r}: {len(input_ids)} tokens exceed max_length={max_length}")
+    images = []
+    for path in pair.images or ():
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    pixels = torch.stack([processor.image_processor(i) for i in images or [Image.new("RGB", (224, 224))]])
+    features = SupervisedFeatures(
+        tuple(input_ids), tuple([IGNORE_INDEX] * len(prompt_ids) + answer_ids), pair.example_id
+    )
+    return replace(features, extras={"pixel_values": pixels.unsqueeze(1).unsqueeze(0)})
+
+
+def encode_flamingo_pairs(
+    processor: FlamingoProcessor, pairs: Sequence[SupervisedPair], *, max_length: int | None = None
+) -> list[SupervisedFeatures]:
+    """`encode_flamingo_pair` over a sequence."""
+    return [encode_flamingo_pair(processor, p, max_length=max_length) for p in pairs]
 
 
 @dataclass

@@ -62,6 +62,10 @@ def _encode(
         from medadapt.finetune.vlm import encode_vlm_pairs
 
         return encode_vlm_pairs(tokenizer, pairs, max_length=max_length)
+    if source.kind == "flamingo":
+        from medadapt.finetune.flamingo import encode_flamingo_pairs
+
+        return encode_flamingo_pairs(tokenizer, pairs, max_length=max_length)
     return encode_pairs(tokenizer, pairs, max_length=max_length)
 
 
@@ -106,6 +110,8 @@ def prepare_sweep(
 
 
 def _context_length(source: ModelSource) -> int | None:
+    if source.kind == "flamingo":
+        return source.model_spec.context_length
     config_file = Path(source.path) / "config.json"
     if not config_file.is_file():
         return None
@@ -135,7 +141,7 @@ def run_trial(
     return train_trial(
         trial,
         load_model=load_model,
-        selection=LoraSelection(trial.lora, kind=source.kind),
+        selection=_selection(setup, trial),
         train=setup.train,
         val=setup.val,
         trial_dir=trial_dir,
@@ -145,3 +151,12 @@ def run_trial(
         progress=progress,
         keep_checkpoints=keep_checkpoints,
     )
+
+
+def _selection(setup: SweepSetup, trial: TrialSpec) -> Any:
+    """LoRA (causal LM, LLaVA); Flamingo trains its resampler, cross-attention and two token rows instead."""
+    if setup.source.kind == "flamingo":
+        from medadapt.finetune.flamingo import FlamingoSelection
+
+        return FlamingoSelection(special_token_ids=setup.tokenizer.special_token_ids())
+    return LoraSelection(trial.lora, kind=setup.source.kind)

@@ -12,7 +12,7 @@ from medadapt.models.hf import HFAdapter
 from medadapt.models.hf_loading import attach_lora, default_device, resolve_dtype
 from medadapt.models.registry import ModelSpec
 
-__all__ = ["LlavaAdapter", "load_images", "load_llava_adapter"]
+__all__ = ["LlavaAdapter", "expand_image_markers", "image_tokens_per_marker", "load_images", "load_llava_adapter"]
 
 
 def load_images(paths: tuple[str, ...]) -> list[Any]:
@@ -26,6 +26,35 @@ def load_images(paths: tuple[str, ...]) -> list[Any]:
         with Image.open(path) as image:
             images.append(image.convert("RGB"))
     return images
+
+
+def image_tokens_per_marker(processor: Any) -> int:
+    """How many tokens one image marker becomes: the tower's patch count, measured through the processor."""
+    from PIL import Image
+
+    marker = str(getattr(processor, "image_token", "<image>"))
+    blank = Image.new("RGB", (8, 8))
+    expanded = processor(images=[blank], text=[marker], return_tensors="np")["input_ids"][0]
+    return int((expanded == processor.tokenizer.convert_tokens_to_ids(marker)).sum())
+
+
+def expand_image_markers(text: str, n_images: int, marker: str, per_image: int) -> str:
+    """The text with `per_image` markers per image, the model's input layout.
+
+    Accepts one marker per image (HF LLaVA; missing ones are prepended, as LLaVA puts the image first) or
+    prompts already holding one marker per patch: the LLaVA-v0 layout `<im_start>` + `<im_patch>`×N +
+    `<im_end>` that the study wrote into its prompts (docs/protocol.md, VLM prompts).
+    """
+    present = text.count(marker)
+    if n_images and per_image > 1 and present == n_images * per_image:
+        return text
+    if present > n_images:
+        raise ValueError(
+            f"prompt has {present} {marker!r} markers but {n_images} images: expected one per image, or "
+            f"{per_image} per image (one per patch of this model's vision tower, the LLaVA-v0 layout)"
+        )
+    text = (marker + "\n") * (n_images - present) + text
+    return text.replace(marker, marker * per_image)
 
 
 class LlavaAdapter(HFAdapter):
@@ -60,33 +89,10 @@ class LlavaAdapter(HFAdapter):
         super().__init__(spec, model=model, tokenizer=self.processor.tokenizer, **options)
         self.capabilities = replace(self.capabilities, images=True)
         self.image_marker = str(getattr(self.processor, "image_token", "<image>"))
-        self.tokens_per_image = self._count_image_tokens()
-
-    def _count_image_tokens(self) -> int:
-        """How many tokens one image marker becomes (measured through the processor on a blank image)."""
-        from PIL import Image
-
-        blank = Image.new("RGB", (8, 8))
-        expanded = self.processor(images=[blank], text=[self.image_marker], return_tensors="np")["input_ids"][
-            0
-        ]
-        image_id = self._tokenizer.convert_tokens_to_ids(self.image_marker)
-        return int((expanded == image_id).sum())
-
-    def _with_markers(self, prompt: ModelInput) -> str:
-        """The prompt text with one marker per image (missing ones prepended, as LLaVA puts the image first)."""
-        present = prompt.text.count(self.image_marker)
-        if present > len(prompt.images):
-            raise ValueError(
-                f"prompt has {present} {self.image_marker!r} markers but {len(prompt.images)} images"
-            )
-        missing = len(prompt.images) - present
-        return (self.image_marker + "\n") * missing + prompt.text
+        self.tokens_per_image = image_tokens_per_marker(self.processor)
 
     def _input_ids(self, prompt: ModelInput) -> list[int]:
-        text = self._with_markers(prompt).replace(
-            self.image_marker, self.image_marker * self.tokens_per_image
-        )
+        text = expand_image_markers(prompt.text, len(prompt.images), self.image_marker, self.tokens_per_image)
         return self.encode(text, prompt.add_special_tokens)
 
     def _pixel_values(self, prompts: list[ModelInput]) -> Any:

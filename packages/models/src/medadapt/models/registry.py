@@ -18,6 +18,7 @@ __all__ = [
     "ModelPair",
     "ModelSpec",
     "chat_template_patch",
+    "family_chat_template",
     "get_model",
     "list_models",
     "list_pairs",
@@ -246,6 +247,12 @@ def _chat_template_data() -> dict[str, Any]:
 def study_chat_templates() -> dict[str, str]:
     """The study's chat templates by name (data/chat_templates.yaml, medadapt's only copy)."""
     return {name: str(text) for name, text in _chat_template_data()["templates"].items()}
+
+
+def family_chat_template(family: str | None) -> str | None:
+    """The study's chat template for a model family without one of its own (medopt), or None."""
+    name = _chat_template_data().get("families", {}).get(family or "")
+    return None if name is None else study_chat_templates()[name]
 
 
 def chat_template_patch(patch: str | None, current: str | None) -> str | None:

@@ -12,8 +12,10 @@ __all__ = [
     "CHATML_TEMPLATE",
     "TINY_SPECIAL_TOKENS",
     "build_tiny_causal_lm",
+    "build_tiny_flamingo",
     "build_tiny_llava",
     "tiny_clip_vision_config",
+    "tiny_flamingo_options",
     "train_tiny_tokenizer",
 ]
 
@@ -121,12 +123,18 @@ def _random_model(model_class: Any, config: Any, seed: int) -> Any:
 
 
 def build_tiny_causal_lm(
-    out_dir: str | Path, family: Family = "llama", seed: int = 0, *, head_dim: int | None = None
+    out_dir: str | Path,
+    family: Family = "llama",
+    seed: int = 0,
+    *,
+    head_dim: int | None = None,
+    chat_template: bool = True,
 ) -> Path:
     """Write (once) a random-init 2-layer Llama/Mistral and its tokenizer to `out_dir`; return the directory.
 
     `head_dim` (default hidden/heads = 16) exists for engines with a minimum head size: vLLM's CPU attention
-    needs 32 or more.
+    needs 32 or more. `chat_template=False` saves the tokenizer without a chat template, as a base model's
+    (e.g. Llama-2-70B's) comes.
     """
     if family not in ("llama", "mistral"):
         raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
@@ -138,11 +146,15 @@ def build_tiny_causal_lm(
     }
     if head_dim is not None:
         recipe["head_dim"] = int(head_dim)
+    if not chat_template:
+        recipe["chat_template"] = False
 
     def build(tmp: Path) -> None:
         from transformers import LlamaForCausalLM, MistralForCausalLM
 
         tokenizer = train_tiny_tokenizer()
+        if not chat_template:
+            tokenizer.chat_template = None
         config = _text_config(family, tokenizer, head_dim)
         model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
         model = _random_model(model_class, config, seed)
@@ -160,13 +172,14 @@ def _pil_clip_image_processor() -> Any:
     return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
 
 
-def tiny_clip_vision_config() -> Any:
-    """The vision tower of the tiny LLaVA: a 32-px CLIP with 8-px patches (16 patches + CLS), 2 layers of width 32."""
+def tiny_clip_vision_config(image_size: int = 32, patch_size: int = 8) -> Any:
+    """The vision tower of the tiny LLaVA: by default a 32-px CLIP with 8-px patches (16 patches + CLS), 2 layers of
+    width 32."""
     from transformers import CLIPVisionConfig
 
     return CLIPVisionConfig(
-        image_size=32,
-        patch_size=8,
+        image_size=image_size,
+        patch_size=patch_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -175,40 +188,128 @@ def tiny_clip_vision_config() -> Any:
     )
 
 
-def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write (once) a random-init LLaVA (32-px CLIP, patch 8, tiny Llama) with processor to `out_dir`."""
-    recipe = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
+LlavaLayout = Literal["hf", "llava-v0"]
+# LLaVA-v0 / LLaVA-Med: CLIP ViT-L/14 at 224 px gives 16×16 = 256 patches, each an `<im_patch>` in the prompt,
+# wrapped in `<im_start>`…`<im_end>`. The tiny stand-in keeps the 256 patches with a 64-px image and 4-px patches.
+_V0_TOKENS = ("<im_patch>", "<im_start>", "<im_end>")
+_V0_IMAGE_SIZE, _V0_PATCH_SIZE = 64, 4
+_V0_CONTEXT_LENGTH = 2048
+
+
+def build_tiny_llava(out_dir: str | Path, seed: int = 0, *, layout: LlavaLayout = "hf") -> Path:
+    """Write (once) a random-init LLaVA with processor to `out_dir`.
+
+    `layout="hf"`: 32-px CLIP, patch 8, image marker `<image>` (16 tokens). `layout="llava-v0"`: the study's
+    LLaVA-v0 / LLaVA-Med layout as medadapt-models' delta conversion writes it: marker `<im_patch>` plus
+    `<im_start>`/`<im_end>` tokens, a vision tower with 256 patches (as the real one) and a 2048-token context.
+    """
+    if layout not in ("hf", "llava-v0"):
+        raise ValueError(f"layout: expected 'hf' or 'llava-v0', got {layout!r}")
+    recipe: dict[str, Any] = {"kind": "tiny-llava", "seed": int(seed), "version": _BUILD_VERSION}
+    if layout != "hf":
+        recipe["layout"] = layout
+    v0 = layout == "llava-v0"
+    marker = _V0_TOKENS[0] if v0 else IMAGE_TOKEN
+    image_size, patch_size = (_V0_IMAGE_SIZE, _V0_PATCH_SIZE) if v0 else (32, 8)
 
     def build(tmp: Path) -> None:
         from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-        tokenizer = train_tiny_tokenizer(extra_special=(IMAGE_TOKEN,))
+        tokenizer = train_tiny_tokenizer(extra_special=_V0_TOKENS if v0 else (IMAGE_TOKEN,))
         text_config = _text_config("llama", tokenizer)
+        if v0:
+            text_config.max_position_embeddings = _V0_CONTEXT_LENGTH
+            tokenizer.model_max_length = _V0_CONTEXT_LENGTH
         config = LlavaConfig(  # type: ignore[call-arg]
-            vision_config=tiny_clip_vision_config(),
+            vision_config=tiny_clip_vision_config(image_size, patch_size),
             text_config=text_config,
-            image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+            image_token_index=tokenizer.convert_tokens_to_ids(marker),
             # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
             # "default" drops the CLS feature and num_additional_image_tokens=1 tells the processor so.
             vision_feature_select_strategy="default",
-            vision_feature_layer=-1,
+            vision_feature_layer=-2 if v0 else -1,
             pad_token_id=tokenizer.pad_token_id,
         )
         model = _random_model(LlavaForConditionalGeneration, config, seed)
         image_processor = _pil_clip_image_processor()(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_convert_rgb=True
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
+            do_convert_rgb=True,
         )
         processor = LlavaProcessor(
             image_processor=image_processor,
             tokenizer=tokenizer,
-            patch_size=8,
+            patch_size=patch_size,
             vision_feature_select_strategy="default",
             num_additional_image_tokens=1,
-            image_token=IMAGE_TOKEN,
-            chat_template=CHATML_TEMPLATE,
+            image_token=marker,
+            chat_template=None if v0 else CHATML_TEMPLATE,
         )
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+# An open_clip vision config small enough for tests (Flamingo's perceiver width follows `vision_cfg.width`).
+TINY_OPEN_CLIP = "medadapt-tiny-vit"
+_TINY_OPEN_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def tiny_flamingo_options(lang_dir: str | Path) -> dict[str, Any]:
+    """Adapter options of a tiny Flamingo over the tiny Llama in `lang_dir`; registers the tiny open_clip config
+    in this process (open_clip knows models by name only)."""
+    import json
+    import tempfile
+
+    import open_clip
+
+    if open_clip.get_model_config(TINY_OPEN_CLIP) is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{TINY_OPEN_CLIP}.json"
+            path.write_text(json.dumps(_TINY_OPEN_CLIP_CONFIG), encoding="utf-8")
+            open_clip.add_model_config(path)
+    return {
+        "lang_encoder": str(lang_dir),
+        "vision_encoder": TINY_OPEN_CLIP,
+        "vision_encoder_pretrained": None,
+        "cross_attn_every_n_layers": 1,
+        "checkpoint_file": "checkpoint.pt",
+    }
+
+
+def build_tiny_flamingo(out_dir: str | Path, lang_dir: str | Path, seed: int = 0) -> Path:
+    """Write (once) `checkpoint.pt` of a random-init Flamingo over the tiny Llama in `lang_dir` (needs open-flamingo).
+
+    The checkpoint holds the whole state (vision encoder included, since the tiny one has no pretrained weights);
+    the cross-attention gates are opened (Flamingo initialises them at 0, which would hide the images).
+    """
+    recipe = {"kind": "tiny-flamingo", "seed": int(seed), "lang": str(lang_dir), "version": _BUILD_VERSION}
+
+    def build(tmp: Path) -> None:
+        import torch
+        from open_flamingo import create_model_and_transforms
+
+        options = tiny_flamingo_options(lang_dir)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, _, _ = create_model_and_transforms(
+                clip_vision_encoder_path=options["vision_encoder"],
+                clip_vision_encoder_pretrained=None,
+                lang_encoder_path=str(lang_dir),
+                tokenizer_path=str(lang_dir),
+                cross_attn_every_n_layers=1,
+                use_local_files=True,
+                decoder_layers_attr_name="model.layers",
+            )
+            for name, param in model.named_parameters():
+                if name.endswith(("attn_gate", "ff_gate")):
+                    param.data.uniform_(0.5, 1.0)
+        torch.save({"model_state_dict": model.state_dict()}, tmp / "checkpoint.pt")
 
     return build_once(Path(out_dir), recipe, build)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
+from medadapt.prompts.borrowed_chat import borrowed_chat_template
 from medadapt.prompts.chat_templates import allows_system_prompts, apply_chat_template
 from medadapt.prompts.example import QAExample
 from medadapt.prompts.few_shot import Embedder, TfidfEmbedder, select_shots
@@ -48,6 +49,7 @@ __all__ = [
     "TrainingExample",
     "allows_system_prompts",
     "apply_chat_template",
+    "borrowed_chat_template",
     "build_prompt",
     "build_training_example",
     "default_system_prompt",

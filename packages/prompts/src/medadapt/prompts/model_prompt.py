@@ -190,15 +190,19 @@ def _vlm_prompt(
 
     `fmt` renders the question/answer blocks (the style itself, or a grammar format), `style` assembles them.
     `<image>` tags inside questions (MMMU) are removed and one image block is emitted per image; the study
-    emitted one per tag while passing only each demo's first image (bug 13,
-    docs/protocol.md#defects-of-the-original-by-number) — `study_bugs=True`.
+    emitted one per tag while passing only each demo's first image, and removed the tags without closing the
+    gap they leave (bug 13, docs/protocol.md#defects-of-the-original-by-number) — `study_bugs=True`.
     """
     blocks = _Blocks(fmt)
 
     def question(shot: QAExample) -> tuple[str, int]:
         raw = question_text(shot)
         tags = raw.count(IMAGE_TAG)
-        without_tags = re.sub(" +", " ", re.sub(r" ?<image> ?", " ", shot.question)).strip()
+        if study_bugs:
+            # The study deleted the tags and nothing else: "in <image> here" kept its double space.
+            without_tags = shot.question.replace(IMAGE_TAG, "")
+        else:
+            without_tags = re.sub(" +", " ", re.sub(r" ?<image> ?", " ", shot.question)).strip()
         cleaned = dataclasses.replace(shot, question=without_tags)
         n_blocks = tags if study_bugs and tags else len(shot.images)
         return blocks.question(cleaned), n_blocks
