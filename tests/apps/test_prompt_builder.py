@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from medadapt.models import ModelInput, ModelSpec, load_adapter
+from medadapt.models.registry import study_chat_templates
 from medadapt.models.testing import build_tiny_causal_lm, build_tiny_llava
 from medadapt.prompts import QAExample, build_prompt, sample_format
-from medadapt.prompts.chat_templates import LLAMA2_CHAT_TEMPLATE
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.engine import OptionTokenCache, PromptBuilder
 from medadapt.study.errors import StudyError
@@ -37,7 +37,7 @@ def test_medopt_renders_a_chat_medical_prompt_on_a_model_without_chat_template(
     prompt = PromptBuilder(general, study_compat=True).build(EXAMPLE, choice, [SHOT])
     # The study installed the Llama-2 chat template on Llama-2-70B for ClinicalCamel's prompts.
     expected = build_prompt(
-        EXAMPLE, fmt="chat", shots=[SHOT], system_prompt="SYS", chat_template=LLAMA2_CHAT_TEMPLATE,
+        EXAMPLE, fmt="chat", shots=[SHOT], system_prompt="SYS", chat_template=study_chat_templates()["llama2"],
         special_tokens=general.capabilities.special_tokens, study_bugs=True,
     )
     assert prompt.text == expected.text
