@@ -12,7 +12,9 @@ from medadapt.study.candidates import PromptChoice, candidate_grid, select_best
 from medadapt.study.config import ModelRef, Setting, StudyConfig
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
+from medadapt.study.growth import keep_previous_entries
 from medadapt.study.model_identity import model_identity, resolve_spec
+from medadapt.study.prediction_cache import cache_root as prediction_cache_root
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
 from medadapt.study.task_data import TaskSplits, load_study_task
 
@@ -152,6 +154,7 @@ def run_model_task(
     builder = PromptBuilder(adapter, study.study_compat)
     option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
     batch_size = study.limits.batch_size
+    cache_root = prediction_cache_root(study.cache_dir)
     val_ids = [ex.id for ex in splits.val]
     entries: list[dict[str, Any]] = []
 
@@ -198,7 +201,7 @@ def run_model_task(
         key = run_unit(
             adapter, unit("test", setting.shots, decoding, choice, prompt_model), splits.test,
             picker.for_seed(choice.shot_seed), writer,
-            batch_size=batch_size, builder=builder, option_tokens=option_tokens,
+            batch_size=batch_size, builder=builder, option_tokens=option_tokens, cache_root=cache_root,
             advance=progress(description, len(splits.test)),
         )
         entries.append(
@@ -238,7 +241,7 @@ def run_model_task(
                             u = unit("val", setting.shots, decoding, choice, ref.label)
                             key = run_unit(
                                 adapter, u, splits.val, picker.for_seed(choice.shot_seed), writer,
-                                batch_size=batch_size, builder=builder, option_tokens=option_tokens, advance=step,
+                                batch_size=batch_size, builder=builder, option_tokens=option_tokens, cache_root=cache_root, advance=step,
                             )
                             accuracy = writer.accuracy(key, val_ids)
                             accuracies.append(accuracy)
@@ -255,6 +258,7 @@ def run_model_task(
                         role="medopt", counterpart=counterpart.label, candidates=[],
                         description=f"medopt {where} ← {counterpart.label}",
                     )
+    entries = keep_previous_entries(read_shard_plan(run_dir, shard), entries)
     write_shard_plan(
         run_dir,
         shard,
