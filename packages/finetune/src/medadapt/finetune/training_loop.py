@@ -53,6 +53,9 @@ class TrainingCallback:
     def on_epoch_end(self, trial: TrialSpec, row: dict[str, Any]) -> None:
         """After validation of an epoch."""
 
+    def on_step(self, trial: TrialSpec, step: int, total_steps: int) -> None:
+        """When a trial starts (or resumes) at `step`, and after each optimizer step (progress displays)."""
+
     def on_checkpoint(self, trial: TrialSpec, path: Path, state: TrainState) -> None:
         """After a checkpoint directory was published."""
 
@@ -260,6 +263,8 @@ def train_trial(
                 cb.on_checkpoint(trial, path, state)
         runtime.wait()
 
+    for cb in callbacks:
+        cb.on_step(trial, state.global_step, total_steps)
     bar = None
     if progress and runtime.is_main:
         from tqdm.auto import tqdm
@@ -288,6 +293,8 @@ def train_trial(
                 state.step_in_epoch = step + 1
                 state.epoch_loss_sum += loss
                 state.epoch_loss_steps += 1
+                for cb in callbacks:
+                    cb.on_step(trial, state.global_step, total_steps)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}")
