@@ -100,6 +100,7 @@ class PromptSelection(_Strict):
     val_seed: int = 42
     test_shot_seed: int = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
     shot_method: Literal["random", "knn"] = "random"
+    knn_embedder: str = Field(default="tfidf", description="kNN demos: 'tfidf' or 'package.module:Class'")
 
 
 class FineTune(_Strict):

@@ -32,10 +32,14 @@ class UnitSpec:
     max_new_tokens: int
     study_compat: bool
     shot_method: str = "random"
+    knn_embedder: str | None = None
 
     def descriptor(self) -> dict[str, Any]:
-        """The unit as data; `run_key(descriptor)` is its key."""
+        """The unit as data; `run_key(descriptor)` is its key (the kNN embedder only when it chose the demos, so
+        the keys of random-shot units are those of earlier releases)."""
+        knn = {"knn_embedder": self.knn_embedder} if self.shot_method == "knn" and self.shots > 0 else {}
         return {
+            **knn,
             "model": self.model,
             "task": self.task,
             "split": self.split,

@@ -102,12 +102,20 @@ def grammar_formats(n: int) -> list[dict[str, Any]]:
 
 
 class ShotPicker:
-    """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query."""
+    """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query
+    from an index fitted once per task (the seed does not change kNN demos; see `knn_choices`)."""
 
-    def __init__(self, train: Sequence[Any], shots: int, method: Literal["random", "knn"]) -> None:
+    def __init__(
+        self,
+        train: Sequence[Any],
+        shots: int,
+        method: Literal["random", "knn"],
+        index: Callable[[], Any] | None = None,
+    ) -> None:
         self.train = list(train)
         self.shots = shots
         self.method = method
+        self._index = index
         self._cache: dict[tuple[int | None, str | None], list[Any]] = {}
 
     def for_seed(self, seed: int | None) -> Callable[[Any], Sequence[Any]]:
@@ -118,14 +126,48 @@ class ShotPicker:
         from medadapt.prompts import select_shots
 
         def pick(example: Any) -> Sequence[Any]:
-            key = (seed, example.id if self.method == "knn" else None)
+            key = (None if self.method == "knn" else seed, example.id if self.method == "knn" else None)
             if key not in self._cache:
-                self._cache[key] = list(
-                    select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
-                )
+                if self.method == "knn" and self._index is not None:
+                    self._cache[key] = self._index().select(example, self.shots)
+                else:
+                    self._cache[key] = list(
+                        select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
+                    )
             return self._cache[key]
 
         return pick
+
+
+def knn_index_factory(train: Sequence[Any], embedder: str) -> Callable[[], Any]:
+    """A ShotIndex of the task's train pool, fitted on first use and then shared by every setting and candidate."""
+    fitted: list[Any] = []
+
+    def index() -> Any:
+        if not fitted:
+            from medadapt.prompts import ShotIndex, get_embedder
+
+            try:
+                model = get_embedder(embedder)
+            except ValueError as exc:
+                raise StudyError(f"prompt_selection.knn_embedder: {exc}") from None
+            fitted.append(ShotIndex(train, model))
+        return fitted[0]
+
+    return index
+
+
+def knn_choices(grid: Sequence[PromptChoice]) -> list[PromptChoice]:
+    """kNN demos do not depend on the shot seed: candidates that differ only by it are one candidate."""
+    from dataclasses import replace
+
+    from medadapt.study.run_key import canonical_json
+
+    unique: dict[str, PromptChoice] = {}
+    for choice in grid:
+        seedless = replace(choice, shot_seed=None)
+        unique.setdefault(canonical_json(seedless.as_data()), seedless)
+    return list(unique.values())
 
 
 def run_model_task(
@@ -158,6 +200,8 @@ def run_model_task(
     val_ids = [ex.id for ex in splits.val]
     entries: list[dict[str, Any]] = []
 
+    knn_index = knn_index_factory(splits.train, selection.knn_embedder)
+
     def unit(split: str, shots: int, decoding: str, choice: PromptChoice, prompt_model: str) -> UnitSpec:
         return UnitSpec(
             model=identity,
@@ -172,6 +216,7 @@ def run_model_task(
             max_new_tokens=study.limits.max_new_tokens,
             study_compat=study.study_compat,
             shot_method=selection.shot_method,
+            knn_embedder=selection.knn_embedder if selection.shot_method == "knn" else None,
         )
 
     def progress(description: str, total: int) -> Callable[[int], None]:
@@ -222,7 +267,7 @@ def run_model_task(
         for setting in settings if settings is not None else study.settings:
             if not setting.applies_to(task):
                 continue
-            picker = ShotPicker(splits.train, setting.shots, selection.shot_method)
+            picker = ShotPicker(splits.train, setting.shots, selection.shot_method, knn_index)
             for decoding in decodings if decodings is not None else study.decodings:
                 where = f"{ref.label} · {task} · {setting.name} · {decoding}"
                 candidates_out: list[dict[str, Any]] = []
@@ -233,6 +278,8 @@ def run_model_task(
                         selection, style=style, system_prompt=system_prompt, shots=setting.shots, formats=formats,
                         chat=is_chat(spec),
                     )
+                    if selection.shot_method == "knn":
+                        grid = knn_choices(grid)
                     chosen = grid[0]
                     if len(grid) > 1:
                         step = progress(f"select {where}", len(grid) * len(splits.val))

@@ -10,7 +10,7 @@ from medadapt.prompts.chat_templates import (
     apply_chat_template,
 )
 from medadapt.prompts.example import QAExample
-from medadapt.prompts.few_shot import Embedder, TfidfEmbedder, select_shots
+from medadapt.prompts.few_shot import Embedder, ShotIndex, TfidfEmbedder, get_embedder, select_shots
 from medadapt.prompts.grammar import enumerate_formats, format_space_size, sample_format
 from medadapt.prompts.jinja_sandbox import ChatTemplateError
 from medadapt.prompts.model_prompt import (
@@ -47,6 +47,7 @@ __all__ = [
     "PromptFormat",
     "PromptStyle",
     "QAExample",
+    "ShotIndex",
     "TaskData",
     "TaskSpec",
     "TfidfEmbedder",
@@ -58,6 +59,7 @@ __all__ = [
     "default_system_prompt",
     "enumerate_formats",
     "format_space_size",
+    "get_embedder",
     "get_prompt_style",
     "get_task",
     "list_prompt_styles",
