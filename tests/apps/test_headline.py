@@ -82,6 +82,8 @@ def test_report_json_and_html_carry_the_headline(tmp_path: Path) -> None:
         assert row["verdict"] == c["verdict"] and row["n"] == c["n"]
         assert 0 <= row["discordant"] <= row["n"] and row["mdd"] > 0
     assert context[0]["spread_medical"] is not None  # the synthetic models ran prompt selection
+    assert len(report["scope"]) == 1 and report["scope"][0].startswith("constrained: 8 cells of 40 test items")
     text = html.read_text()
+    assert 'id="scope"' in text
     assert 'id="headline-table"' in text and 'id="verdict-context-table"' in text
     assert (run / "report" / "headline.csv").read_text().startswith("variant,setting,group,decoding,n,win,win_ci_low")

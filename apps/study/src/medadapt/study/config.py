@@ -131,6 +131,7 @@ class Limits(_Strict):
     """Caps for quick studies and the engine's batch sizes."""
 
     max_test_items: int | None = Field(default=None, ge=1, description="first N test items per task (None: all)")
+    max_greedy_items: int | None = Field(default=None, ge=1, description="greedy decoding: first N of those")
     batch_size: int = Field(default=8, ge=1)
     max_new_tokens: int = Field(default=64, ge=1)
 

@@ -27,9 +27,10 @@ def irreconcilable_changes(have: StudyConfig, wanted: StudyConfig) -> list[str]:
     reasons = []
     if have.data_dir != wanted.data_dir:
         reasons.append(f"data_dir changed ({have.data_dir} → {wanted.data_dir})")
-    old_cap, new_cap = have.limits.max_test_items, wanted.limits.max_test_items
-    if new_cap is not None and (old_cap is None or new_cap < old_cap):
-        reasons.append(f"limits.max_test_items lowered ({old_cap} → {new_cap})")
+    for cap in ("max_test_items", "max_greedy_items"):
+        old_cap, new_cap = getattr(have.limits, cap), getattr(wanted.limits, cap)
+        if new_cap is not None and (old_cap is None or new_cap < old_cap):
+            reasons.append(f"limits.{cap} lowered ({old_cap} → {new_cap})")
     return reasons
 
 

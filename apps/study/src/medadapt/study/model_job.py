@@ -139,6 +139,11 @@ class ShotPicker:
         return pick
 
 
+def test_items(test: Sequence[Any], decoding: str, max_greedy_items: int | None) -> Sequence[Any]:
+    """The test items of a unit: greedy decoding may be capped lower (it generates, so it costs several times more)."""
+    return test[:max_greedy_items] if decoding == "greedy" and max_greedy_items is not None else test
+
+
 def knn_index_factory(train: Sequence[Any], embedder: str) -> Callable[[], Any]:
     """A ShotIndex of the task's train pool, fitted on first use and then shared by every setting and candidate."""
     fitted: list[Any] = []
@@ -243,11 +248,12 @@ def run_model_task(
         description: str,
     ) -> None:
         """Run one prompt choice on the test split and record its entry in the shard plan."""
+        test = test_items(splits.test, decoding, study.limits.max_greedy_items)
         key = run_unit(
-            adapter, unit("test", setting.shots, decoding, choice, prompt_model), splits.test,
+            adapter, unit("test", setting.shots, decoding, choice, prompt_model), test,
             picker.for_seed(choice.shot_seed), writer,
             batch_size=batch_size, builder=builder, option_tokens=option_tokens, cache_root=cache_root,
-            advance=progress(description, len(splits.test)),
+            advance=progress(description, len(test)),
         )
         entries.append(
             {
@@ -260,6 +266,7 @@ def run_model_task(
                 "choice": choice.as_data(),
                 "choice_label": choice.label,
                 "candidates": candidates,
+                "n_items": len(test),
             }
         )
 

@@ -62,8 +62,8 @@ def unit_statuses(run_dir: Path, config: StudyConfig, view: StoreView | None = N
                         entry = _entry(plan, setting.name, decoding, role, counterpart)
                         done = len(view.records(entry["key"])) if entry else 0
                         label = role if counterpart is None else f"{role} ← {counterpart}"
-                        rows.append(UnitStatus(ref.label, task, setting.name, decoding, label, done,
-                                               total if entry else None))
+                        expected = entry.get("n_items", total) if entry else None
+                        rows.append(UnitStatus(ref.label, task, setting.name, decoding, label, done, expected))
     return rows
 
 

@@ -173,11 +173,41 @@ def verdict_context(
     return rows
 
 
+DEMO_SCOPE = (
+    "This is the demo: its 'medical' model is SmolLM2-135M-Instruct after a few steps of continued pretraining on "
+    "about a hundred PubMedQA abstracts, so it shows the pipeline (prompt selection, paired statistics, verdicts) "
+    "end to end on real questions, not whether medical adaptation helps real medical models. A 135M model answers "
+    "these questions near chance, so most cells are ties by construction; fine-tuning runs a single short trial."
+)
+
+
+def scope(context: Sequence[dict[str, Any]], config: StudyConfig) -> list[str]:
+    """What the study can and cannot show, in sentences: its cell sizes and the differences they can detect."""
+    lines = [DEMO_SCOPE] if config.name.startswith("demo") else []
+    for decoding in sorted({c["decoding"] for c in context}):
+        cells = [c for c in context if c["decoding"] == decoding]
+        ns = sorted({c["n"] for c in cells})
+        mdds = [c["mdd"] for c in cells if not math.isnan(c["mdd"])]
+        if not mdds:
+            continue
+        sizes = f"{ns[0]}" if ns[0] == ns[-1] else f"{ns[0]}–{ns[-1]}"
+        low, high = round(100 * min(mdds)), round(100 * max(mdds))
+        detect = f"{low}" if low == high else f"{low}–{high}"
+        lines.append(
+            f"{decoding}: {len(cells)} cells of {sizes} test items; they detect a difference of about {detect} "
+            "accuracy points (80% power). Smaller true differences mostly come out as ties, so a tie is not "
+            "evidence of no difference."
+        )
+    return lines
+
+
 def headline_section(
     comparisons: Sequence[dict[str, Any]], results: StudyResults, view: StoreView, config: StudyConfig
 ) -> dict[str, Any]:
-    """The report.json keys this module adds: `headline` and `verdict_context`."""
+    """The report.json keys this module adds: `headline`, `verdict_context` and `scope`."""
+    context = verdict_context(comparisons, results, view, config)
     return {
         "headline": headline_rows(comparisons, config),
-        "verdict_context": verdict_context(comparisons, results, view, config),
+        "verdict_context": context,
+        "scope": scope(context, config),
     }
