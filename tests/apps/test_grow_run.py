@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
 from medadapt.study import model_job
 from medadapt.study.cli import app
-from medadapt.study.config import parse_config
+from medadapt.study.config import config_to_dict, parse_config
 from medadapt.study.demo import packaged_path
 from medadapt.study.errors import StudyError
 from medadapt.study.growth import HISTORY_FILE, parse_only
@@ -101,7 +102,10 @@ def test_grown_config_computes_only_new_units(
 
     scored.items = 0
     grown = study([(general, medical), (general, third_model)], ["mmlu_anatomy", "pubmedqa"])
-    execute_study(grown, run, console=quiet)
+    config_file = tmp_path / "grown.yaml"
+    config_file.write_text(yaml.safe_dump(config_to_dict(grown)), encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(config_file), "--out", str(run)])
+    assert result.exit_code == 0, result.output
 
     # Every scored item became a new record: nothing finished before was scored again.
     assert scored.items == record_count(run) - first_records > 0
