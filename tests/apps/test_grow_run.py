@@ -186,3 +186,16 @@ def test_second_run_dir_scores_nothing_already_cached(
         old = [json.loads(x) for x in a[shard].splitlines()]
         new = [json.loads(x) for x in b[shard].splitlines()]
         assert old == new, shard
+
+
+def test_restrict_keeps_fine_tuning_to_its_own_tasks(tiny_models: tuple[Path, Path]) -> None:
+    from medadapt.study.growth import restrict
+
+    general, medical = tiny_models
+    config = study([(general, medical)], ["mmlu_anatomy", "pubmedqa"],
+                   finetune={"enabled": True, "tasks": ["mmlu_anatomy"]})
+    assert not restrict(config, parse_only("tasks=pubmedqa")).finetune.enabled
+    kept = restrict(config, parse_only("tasks=mmlu_anatomy,settings=zero-shot"))
+    assert kept.finetune.enabled and kept.finetune.tasks == ["mmlu_anatomy"]
+    with pytest.raises(StudyError, match="--only settings: 5-shot not in the config"):
+        restrict(config, parse_only("settings=5-shot"))

@@ -109,15 +109,17 @@ def restrict(config: StudyConfig, subset: Subset) -> StudyConfig:
     decodings = pick("decodings", list(config.decodings), subset.decodings)
     models = pick("models", [m.label for m in config.models()], subset.models)
     pairs = [p for p in config.pairs if p.general.label in models or p.medical.label in models]
+    finetune_tasks = [t for t in (config.finetune.tasks or config.tasks) if t in tasks]
+    finetune = config.finetune.model_copy(
+        update={"tasks": finetune_tasks, "enabled": config.finetune.enabled and bool(finetune_tasks)}
+    )
     return config.model_copy(
         update={
             "tasks": tasks,
             "settings": [s for s in config.settings if s.name in settings],
             "decodings": decodings,
             "pairs": pairs,
-            "finetune": config.finetune.model_copy(
-                update={"tasks": [t for t in (config.finetune.tasks or config.tasks) if t in tasks]}
-            ),
+            "finetune": finetune,
         }
     )
 
