@@ -40,3 +40,12 @@ def test_finetune_phase_reports_trials_and_steps(tiny_models: tuple[Path, Path],
         trial_lines = [line for line in text.splitlines() if f"{label} · " in line and "val loss" in line]
         assert len(trial_lines) == 2 and all(" 4/4 " in line for line in trial_lines), trial_lines
         assert re.search(rf"test {re.escape(label)} · mmlu_anatomy · fine-tuned · greedy\s.*4/4", text), text
+
+
+def test_demo_model_build_shows_its_steps(tmp_path: Path) -> None:
+    from medadapt.study.demo import PRETRAINING, build_demo_models
+
+    out = io.StringIO()
+    build_demo_models(tmp_path, tiny=True, console=Console(file=out, width=200, force_terminal=False))
+    steps = PRETRAINING["tiny"]["max_steps"]
+    assert re.search(rf"continued pretraining · loss \d+\.\d+\s.*{steps}/{steps}", out.getvalue()), out.getvalue()

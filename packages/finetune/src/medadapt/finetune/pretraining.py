@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,10 +87,12 @@ def continued_pretraining(
     spec: PretrainingSpec | None = None,
     *,
     progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> Path:
     """Train `base` on `corpus` and save a merged, plain checkpoint directory (with tokenizer) at `out_dir`.
 
     LoRA runs are merged (`merge_and_unload`) before saving, so the result loads like any base model.
+    `on_step(step, max_steps, loss)` is called after each optimizer step (an application's own progress display).
     `training.json` in the output records the spec, the corpus size and the loss curve.
     """
     import torch
@@ -141,6 +143,8 @@ def continued_pretraining(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(len(losses), spec.max_steps, losses[-1])
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
