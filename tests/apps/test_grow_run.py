@@ -199,3 +199,23 @@ def test_restrict_keeps_fine_tuning_to_its_own_tasks(tiny_models: tuple[Path, Pa
     assert kept.finetune.enabled and kept.finetune.tasks == ["mmlu_anatomy"]
     with pytest.raises(StudyError, match="--only settings: 5-shot not in the config"):
         restrict(config, parse_only("settings=5-shot"))
+
+
+def test_a_change_that_alters_results_gets_new_keys(
+    tiny_models: tuple[Path, Path], tmp_path: Path, scored: ScoredItems
+) -> None:
+    general, medical = tiny_models
+    run = tmp_path / "run"
+    quiet = Console(quiet=True)
+    execute_study(study([(general, medical)], ["mmlu_anatomy"]), run, console=quiet)
+    before = shard_bytes(run)
+    old_keys = set(read_store(run).units)
+    scored.items = 0
+    execute_study(study([(general, medical)], ["mmlu_anatomy"], option_policy="study"), run, console=quiet)
+    new_keys = set(read_store(run).units) - old_keys
+    assert new_keys and scored.items > 0  # the scoring rule is in the run key: everything is scored again
+    assert all(read_store(run).units[k]["option_policy"] == "study" for k in new_keys)
+    for shard, old in before.items():
+        assert shard_bytes(run)[shard].startswith(old)
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert {c["key_medical"] for c in report["comparisons"]} <= new_keys
