@@ -219,3 +219,9 @@ def test_a_change_that_alters_results_gets_new_keys(
         assert shard_bytes(run)[shard].startswith(old)
     report = json.loads((run / "report" / "report.json").read_text())
     assert {c["key_medical"] for c in report["comparisons"]} <= new_keys
+
+
+def test_run_only_with_a_bad_field_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "study.yaml"), "--only", "task=pubmedqa"])
+    assert result.exit_code == 2
+    assert "unknown field 'task'; allowed: tasks, models, settings, decodings" in result.output
