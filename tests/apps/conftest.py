@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def tiny_cache(tiny_models: tuple[Path, Path]) -> Path:
     """The cache directory holding the tiny demo models (for `medadapt demo --tiny --cache-dir`)."""
     return tiny_models[0].parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_shared_prediction_cache() -> Iterator[None]:
+    """Tests never read or write the user's prediction cache; the tests of the cache give their own `cache_dir`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDADAPT_PREDICTION_CACHE", "off")
+        yield

@@ -84,10 +84,15 @@ def test_rerun_redoes_nothing(tiny_run: Path) -> None:
     assert before == after
 
 
-def test_changed_config_is_refused(tiny_run: Path) -> None:
+def test_config_change_that_cannot_be_reconciled_is_refused(tiny_run: Path, tmp_path: Path) -> None:
+    import shutil
+
     from medadapt.study.errors import StudyError
     from medadapt.study.runner import read_run_config
 
-    config = read_run_config(tiny_run).model_copy(update={"medopt": False})
-    with pytest.raises(StudyError, match="different study"):
+    # Item ids under another data directory may name other questions: stored records cannot answer for them.
+    have = read_run_config(tiny_run)
+    copy = shutil.copytree(have.data_dir, tmp_path / "data")
+    config = have.model_copy(update={"data_dir": copy})
+    with pytest.raises(StudyError, match=r"different study .*data_dir changed"):
         execute_study(config, tiny_run, console=Console(quiet=True))

@@ -59,3 +59,49 @@ def test_knn_accepts_a_pluggable_embedder() -> None:
     assert len(shots) == 1
     with pytest.raises(ValueError, match="method"):
         select_shots(TRAIN, query, 1, method="bm25", seed=0)  # type: ignore[arg-type]
+
+
+def _pool(n: int) -> list[QAExample]:
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(3000)]
+    return [QAExample(f"p{i}", "medqa-usmle", "train", " ".join(rng.choices(words, k=25)), ("a", "b"), "A") for i in range(n)]
+
+
+def test_shot_index_matches_select_shots_and_stays_sparse() -> None:
+    from scipy.sparse import issparse
+
+    from medadapt.prompts import ShotIndex
+
+    pool = _pool(300)
+    index = ShotIndex(pool)
+    assert issparse(index.vectors)
+    for query in (pool[3], _pool(301)[300]):
+        expected = [e.id for e in select_shots(pool, query, 3, method="knn")]
+        if query.id == "p3":
+            assert "p3" not in {e.id for e in index.select(query, 3)}
+        else:
+            assert [e.id for e in index.select(query, 3)] == expected
+
+
+def test_shot_index_serves_a_4000_question_pool_quickly() -> None:
+    import time
+
+    from medadapt.prompts import ShotIndex
+
+    pool = _pool(4000)
+    start = time.perf_counter()
+    index = ShotIndex(pool)
+    picks = [index.select(q, 3) for q in pool[:200]]
+    assert time.perf_counter() - start < 30  # the dense path took ~88 s and 8 GB for ONE query
+    assert all(len(p) == 3 and q.id not in {e.id for e in p} for q, p in zip(pool, picks, strict=False))
+
+
+def test_embedders_by_name() -> None:
+    from medadapt.prompts import TfidfEmbedder, get_embedder
+
+    assert isinstance(get_embedder("tfidf"), TfidfEmbedder)
+    assert isinstance(get_embedder("medadapt.prompts:TfidfEmbedder"), TfidfEmbedder)
+    with pytest.raises(ValueError, match="unknown embedder 'bert'"):
+        get_embedder("bert")

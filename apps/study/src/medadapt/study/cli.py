@@ -49,11 +49,25 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option(help="run on Ray: a cluster address, or 'local' to start a local instance")
     ] = None,
+    only: Annotated[
+        str | None, typer.Option(help="run a subset: tasks=T1,T2,models=M,settings=S,decodings=D (the report covers all)")
+    ] = None,
 ) -> None:
-    """Run (or resume) a study: selection, test, medopt, fine-tuning, statistics, report."""
+    """Run, resume or grow a study: selection, test, medopt, fine-tuning, statistics, report."""
+    from medadapt.study.growth import parse_only
     from medadapt.study.runner import run_study_file
 
-    run_study_file(config, out, console=console, ray_address=ray_address)
+    subset = parse_only(only) if only is not None else None
+    run_study_file(config, out, console=console, ray_address=ray_address, only=subset)
+
+
+@app.command()
+@user_errors
+def status(run_dir: Annotated[Path, typer.Argument(help="a study run directory")]) -> None:
+    """What a run directory has done and what is left (test units, shards, fine-tuning trials)."""
+    from medadapt.study.run_status import print_status
+
+    print_status(run_dir, console)
 
 
 @app.command()

@@ -123,6 +123,7 @@ class PromptSelection(_Strict):
     val_seed: Seed = 42
     test_shot_seed: Seed = Field(default=42, description="few-shot draw of the default prompt (the study's dataset seed)")
     shot_method: Literal["random", "knn"] = "random"
+    knn_embedder: str = Field(default="tfidf", description="kNN demos: 'tfidf' or 'package.module:Class'")
     strategy: Literal["exhaustive", "racing"] = Field(
         default="exhaustive", description="every candidate on every item (the study), or a race that drops the "
         "candidates confidently worse than the leader"
@@ -166,6 +167,7 @@ class Limits(_Strict):
     """Caps for quick studies and the engine's batch sizes."""
 
     max_test_items: Int | None = Field(default=None, ge=1, description="first N test items per task (None: all)")
+    max_greedy_items: Int | None = Field(default=None, ge=1, description="greedy decoding: first N of those")
     batch_size: Int = Field(default=8, ge=1)
     max_new_tokens: Int = Field(default=64, ge=1)
 

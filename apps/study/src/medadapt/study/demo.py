@@ -81,8 +81,15 @@ def adapted_model(general: Path, medical_dir: Path, spec: Any, console: Console)
         made = json.loads(record.read_text(encoding="utf-8"))
         if made.get("spec") == spec.model_dump(mode="json") and made.get("base") == str(general.resolve()):
             return medical_dir
-    console.print(f"building the medical model: continued pretraining of {general.name} on PubMedQA abstracts")
-    return Path(continued_pretraining(general, demo_corpus(), medical_dir, spec, progress=False))
+    from medadapt.study.executors import progress_bar
+
+    with progress_bar(console) as progress:
+        bar = progress.add_task(f"building the medical model: continued pretraining of {general.name}", total=None)
+
+        def step(done: int, total: int, loss: float) -> None:
+            progress.update(bar, completed=done, total=total, description=f"continued pretraining · loss {loss:.3f}")
+
+        return Path(continued_pretraining(general, demo_corpus(), medical_dir, spec, progress=False, on_step=step))
 
 
 def demo_config(general: Path, medical: Path, *, tiny: bool) -> dict[str, Any]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.errors import StudyError
+from medadapt.study.prediction_cache import PredictionCache, entry_id
 from medadapt.study.run_key import run_key, scoring_path_versions
 from medadapt.study.store import ShardWriter
 
@@ -31,10 +33,14 @@ class UnitSpec:
     max_new_tokens: int
     study_compat: bool
     shot_method: str = "random"
+    knn_embedder: str | None = None
 
     def descriptor(self) -> dict[str, Any]:
-        """The unit as data; `run_key(descriptor)` is its key."""
+        """The unit as data; `run_key(descriptor)` is its key (the kNN embedder only when it chose the demos, so
+        the keys of random-shot units are those of earlier releases)."""
+        knn = {"knn_embedder": self.knn_embedder} if self.shot_method == "knn" and self.shots > 0 else {}
         return {
+            **knn,
             "model": self.model,
             "task": self.task,
             "split": self.split,
@@ -146,15 +152,18 @@ def run_unit(
     builder: PromptBuilder,
     option_tokens: OptionTokenCache,
     advance: Callable[[int], None] = lambda n: None,
+    cache_root: Path | None = None,
 ) -> str:
     """Score or generate every example not yet stored under the unit's key; return the key.
 
     Batches are fixed slices of `examples`, so a resumed unit recomputes exactly the batches it had not finished,
-    with the same batch composition (and so the same numbers) as an uninterrupted run.
+    with the same batch composition (and so the same numbers) as an uninterrupted run. With `cache_root`, a batch
+    whose every item is in the shared prediction cache is copied from it instead of being scored.
     """
     key = unit.key
     writer.add_unit(key, unit.descriptor())
     done = writer.done_ids(key)
+    cache = PredictionCache(cache_root, key) if cache_root is not None else None
     for start in range(0, len(examples), batch_size):
         batch = list(examples[start : start + batch_size])
         if all(ex.id in done for ex in batch):
@@ -164,10 +173,14 @@ def run_unit(
             advance(len(batch))
             continue
         prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
-        if unit.decoding == "constrained":
-            records = _score_batch(adapter, key, batch, prompts, option_tokens)
-        else:
-            records = _generate_batch(adapter, key, batch, prompts, unit)
+        records = _from_cache(cache, key, batch, prompts)
+        if records is None:
+            if unit.decoding == "constrained":
+                records = _score_batch(adapter, key, batch, prompts, option_tokens)
+            else:
+                records = _generate_batch(adapter, key, batch, prompts, unit)
+            if cache is not None:
+                cache.put(_entries(batch, prompts), records)
         writer.add_batch([_prompt_record(p) for p in prompts], records)
         advance(len(batch))
     return key
@@ -175,6 +188,24 @@ def run_unit(
 
 def _prompt_record(prompt: Any) -> dict[str, Any]:
     return {"hash": prompt.hash, "text": prompt.text, "images": list(prompt.images)}
+
+
+def _entries(batch: Sequence[Any], prompts: Sequence[Any]) -> list[str]:
+    return [entry_id(p.hash, ex.letters, ex.answer) for ex, p in zip(batch, prompts, strict=True)]
+
+
+def _from_cache(cache: PredictionCache | None, key: str, batch: list[Any], prompts: list[Any]) -> Any:
+    """The batch's records rebuilt from the shared cache, or None unless every item is there."""
+    if cache is None:
+        return None
+    outputs = [cache.get(e) for e in _entries(batch, prompts)]
+    if any(o is None for o in outputs):
+        return None
+    return [
+        _record(key, ex, p, o["pred"], o["status"], {k: o[k] for k in ("logprobs", "text") if k in o})
+        for ex, p, o in zip(batch, prompts, outputs, strict=True)
+        if o is not None
+    ]
 
 
 def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, extra: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,23 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
+    from medadapt.study.executors import progress_bar
+    from medadapt.study.finetune_progress import bar_advance, sweep_callback
+
+    n_trials = len(config.finetune.ranks) * len(config.finetune.learning_rates)
+    with progress_bar(console) as progress:
+        advance = bar_advance(progress)
+        for ref in config.models():
+            for task in finetune_tasks(config):
+                callback = sweep_callback(progress, finetuned_label(ref.label, task), n_trials)
+                _finetune_one(config, run_dir, ref, task, callback, advance)
+                callback.finish()
+
+
+def _finetune_one(
+    config: StudyConfig, run_dir: Path, ref: ModelRef, task: str, callback: Any, advance: Any
+) -> None:
+    """Sweep one model on one task, then evaluate its best trial zero-shot on the test split."""
     from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
     from medadapt.study.execution import resolve_engine, result_identity
     from medadapt.study.model_identity import model_identity, resolve_spec
@@ -48,57 +65,57 @@ def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> 
     from medadapt.study.task_data import load_study_task
 
     ft = config.finetune
-    for ref in config.models():
-        spec = resolve_spec(ref)
-        execution = execution_of(config, ref)
-        for task in finetune_tasks(config):
-            if skip_reason(spec, task) is not None:
-                continue
-            label = finetuned_label(ref.label, task)
-            splits = load_study_task(config, task)
-            train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
-            out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
-            console.print(f"fine-tuning {ref.label} on {task}: {len(ft.ranks)}×{len(ft.learning_rates)} trials",
-                          markup=False)
-            sweep = SweepSpec(
-                ranks=tuple(ft.ranks),
-                learning_rates=tuple(ft.learning_rates),
-                training=TrainingSpec(max_epochs=ft.max_epochs, batch_size=ft.batch_size),
-            )
-            result = run_sweep(
-                spec,
-                training_pairs(train, spec, study_bugs=config.study_compat),
-                training_pairs(splits.val, spec, study_bugs=config.study_compat),
-                out_dir,
-                sweep,
-                name=label,
-                progress=False,
-            )
-            ft_spec = result.registry_entry
-            ft_ref = ModelRef(name=label)
-            identity = model_identity(ft_ref, ft_spec, result_identity(execution, resolve_engine(execution, ft_spec)))
-            adapter = load_model(ft_ref, ft_spec, execution)
-            try:
-                # The prompt it was trained on (STUDY.md §3.7): its default template, no system prompt, no demos.
-                choice = PromptChoice(style=finetune_style(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
-                run_model_task(
-                    Path(run_dir),
-                    config,
-                    ft_ref,
-                    ft_spec,
-                    identity,
-                    adapter,
-                    splits,
-                    (),
-                    role="fine-tuned",
-                    settings=[Setting(name=FT_SETTING, shots=0)],
-                    decodings=ft.decodings,
-                    forced_choice=choice,
-                )
-            finally:
-                close = getattr(adapter, "close", None)
-                if close is not None:
-                    close()
+    spec = resolve_spec(ref)
+    if skip_reason(spec, task) is not None:
+        return
+    execution = execution_of(config, ref)
+    label = finetuned_label(ref.label, task)
+    splits = load_study_task(config, task)
+    train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
+    out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
+    log.info("fine-tuning %s on %s: %d×%d trials", ref.label, task, len(ft.ranks), len(ft.learning_rates))
+    sweep = SweepSpec(
+        ranks=tuple(ft.ranks),
+        learning_rates=tuple(ft.learning_rates),
+        training=TrainingSpec(max_epochs=ft.max_epochs, batch_size=ft.batch_size),
+    )
+    result = run_sweep(
+        spec,
+        training_pairs(train, spec, study_bugs=config.study_compat),
+        training_pairs(splits.val, spec, study_bugs=config.study_compat),
+        out_dir,
+        sweep,
+        name=label,
+        progress=False,
+        callbacks=[callback],
+    )
+    ft_spec = result.registry_entry
+    ft_ref = ModelRef(name=label)
+    identity = model_identity(ft_ref, ft_spec, result_identity(execution, resolve_engine(execution, ft_spec)))
+    adapter = load_model(ft_ref, ft_spec, execution)
+    try:
+        # The prompt it was trained on (docs/protocol.md, fine-tuning): its default template, no system prompt,
+        # no demos.
+        choice = PromptChoice(style=finetune_style(spec), chat=is_chat(spec), system_prompt=None, shot_seed=None)
+        run_model_task(
+            Path(run_dir),
+            config,
+            ft_ref,
+            ft_spec,
+            identity,
+            adapter,
+            splits,
+            (),
+            role="fine-tuned",
+            settings=[Setting(name=FT_SETTING, shots=0)],
+            decodings=ft.decodings,
+            forced_choice=choice,
+            advance=advance,
+        )
+    finally:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            close()
 
 
 def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:

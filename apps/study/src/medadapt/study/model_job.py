@@ -13,7 +13,9 @@ from medadapt.study.config import ModelRef, PromptSelection, Setting, StudyConfi
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
 from medadapt.study.execution import Execution, adapter_options, resolve_engine, result_identity
+from medadapt.study.growth import keep_previous_entries
 from medadapt.study.model_identity import model_identity, resolve_spec
+from medadapt.study.prediction_cache import cache_root as prediction_cache_root
 from medadapt.study.selection import select_prompt
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
 from medadapt.study.task_data import TaskSplits, load_study_task
@@ -147,12 +149,20 @@ def grammar_formats(n: int) -> list[dict[str, Any]]:
 
 
 class ShotPicker:
-    """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query."""
+    """Few-shot demonstrations for a query: one seeded draw shared by every query (the study), or kNN per query
+    from an index fitted once per task (the seed does not change kNN demos; see `knn_choices`)."""
 
-    def __init__(self, train: Sequence[Any], shots: int, method: Literal["random", "knn"]) -> None:
+    def __init__(
+        self,
+        train: Sequence[Any],
+        shots: int,
+        method: Literal["random", "knn"],
+        index: Callable[[], Any] | None = None,
+    ) -> None:
         self.train = list(train)
         self.shots = shots
         self.method = method
+        self._index = index
         self._cache: dict[tuple[int | None, str | None], list[Any]] = {}
 
     def for_seed(self, seed: int | None) -> Callable[[Any], Sequence[Any]]:
@@ -163,14 +173,53 @@ class ShotPicker:
         from medadapt.prompts import select_shots
 
         def pick(example: Any) -> Sequence[Any]:
-            key = (seed, example.id if self.method == "knn" else None)
+            key = (None if self.method == "knn" else seed, example.id if self.method == "knn" else None)
             if key not in self._cache:
-                self._cache[key] = list(
-                    select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
-                )
+                if self.method == "knn" and self._index is not None:
+                    self._cache[key] = self._index().select(example, self.shots)
+                else:
+                    self._cache[key] = list(
+                        select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
+                    )
             return self._cache[key]
 
         return pick
+
+
+def test_items(test: Sequence[Any], decoding: str, max_greedy_items: int | None) -> Sequence[Any]:
+    """The test items of a unit: greedy decoding may be capped lower (it generates, so it costs several times more)."""
+    return test[:max_greedy_items] if decoding == "greedy" and max_greedy_items is not None else test
+
+
+def knn_index_factory(train: Sequence[Any], embedder: str) -> Callable[[], Any]:
+    """A ShotIndex of the task's train pool, fitted on first use and then shared by every setting and candidate."""
+    fitted: list[Any] = []
+
+    def index() -> Any:
+        if not fitted:
+            from medadapt.prompts import ShotIndex, get_embedder
+
+            try:
+                model = get_embedder(embedder)
+            except ValueError as exc:
+                raise StudyError(f"prompt_selection.knn_embedder: {exc}") from None
+            fitted.append(ShotIndex(train, model))
+        return fitted[0]
+
+    return index
+
+
+def knn_choices(grid: Sequence[PromptChoice]) -> list[PromptChoice]:
+    """kNN demos do not depend on the shot seed: candidates that differ only by it are one candidate."""
+    from dataclasses import replace
+
+    from medadapt.study.run_key import canonical_json
+
+    unique: dict[str, PromptChoice] = {}
+    for choice in grid:
+        seedless = replace(choice, shot_seed=None)
+        unique.setdefault(canonical_json(seedless.as_data()), seedless)
+    return list(unique.values())
 
 
 def run_model_task(
@@ -196,8 +245,11 @@ def run_model_task(
     builder = PromptBuilder(adapter, study.study_compat)
     option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
     batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
+    cache_root = prediction_cache_root(study.cache_dir)
     val_ids = [ex.id for ex in splits.val]
     entries: list[dict[str, Any]] = []
+
+    knn_index = knn_index_factory(splits.train, selection.knn_embedder)
 
     def unit(split: str, shots: int, decoding: str, choice: PromptChoice, prompt_model: str) -> UnitSpec:
         return UnitSpec(
@@ -213,6 +265,7 @@ def run_model_task(
             max_new_tokens=study.limits.max_new_tokens,
             study_compat=study.study_compat,
             shot_method=selection.shot_method,
+            knn_embedder=selection.knn_embedder if selection.shot_method == "knn" else None,
         )
 
     def progress(description: str, total: int) -> Callable[[int], None]:
@@ -240,11 +293,12 @@ def run_model_task(
         selection_summary: dict[str, Any] | None = None,
     ) -> None:
         """Run one prompt choice on the test split and record its entry in the shard plan."""
+        test = test_items(splits.test, decoding, study.limits.max_greedy_items)
         key = run_unit(
-            adapter, unit("test", setting.shots, decoding, choice, prompt_model), splits.test,
+            adapter, unit("test", setting.shots, decoding, choice, prompt_model), test,
             picker.for_seed(choice.shot_seed), writer,
-            batch_size=batch_size, builder=builder, option_tokens=option_tokens,
-            advance=progress(description, len(splits.test)),
+            batch_size=batch_size, builder=builder, option_tokens=option_tokens, cache_root=cache_root,
+            advance=progress(description, len(test)),
         )
         entries.append(
             {
@@ -258,6 +312,7 @@ def run_model_task(
                 "choice_label": choice.label,
                 "candidates": candidates,
                 "selection": selection_summary,
+                "n_items": len(test),
             }
         )
 
@@ -265,7 +320,7 @@ def run_model_task(
         for setting in settings if settings is not None else study.settings:
             if not setting.applies_to(task):
                 continue
-            picker = ShotPicker(splits.train, setting.shots, selection.shot_method)
+            picker = ShotPicker(splits.train, setting.shots, selection.shot_method, knn_index)
             for decoding in decodings if decodings is not None else study.decodings:
                 where = f"{ref.label} · {task} · {setting.name} · {decoding}"
                 candidates_out: list[dict[str, Any]] = []
@@ -274,6 +329,8 @@ def run_model_task(
                     chosen = forced_choice
                 else:
                     grid = prompt_grid(selection, spec, task, setting.shots, chat_template=builder.chat_template)
+                    if selection.shot_method == "knn":
+                        grid = knn_choices(grid)
                     chosen = grid[0]
                     if len(grid) > 1:
                         step = progress(f"select {where}", len(grid) * len(splits.val))
@@ -285,7 +342,8 @@ def run_model_task(
                             u = unit("val", shots, decoding, choice, ref.label)
                             key = run_unit(
                                 adapter, u, splits.val[start:stop], picker.for_seed(choice.shot_seed), writer,
-                                batch_size=batch_size, builder=builder, option_tokens=option_tokens, advance=step,
+                                batch_size=batch_size, builder=builder, option_tokens=option_tokens,
+                                cache_root=cache_root, advance=step,
                             )
                             return key, writer.correctness(key, val_ids[start:stop])
 
@@ -305,6 +363,7 @@ def run_model_task(
                         role="medopt", counterpart=counterpart.label, candidates=[],
                         description=f"medopt {where} ← {counterpart.label}",
                     )
+    entries = keep_previous_entries(read_shard_plan(run_dir, shard), entries)
     write_shard_plan(
         run_dir,
         shard,

@@ -64,8 +64,20 @@ def check_data(config: StudyConfig) -> dict[str, TaskSplits]:
     return splits
 
 
+def check_embedder(config: StudyConfig) -> None:
+    """The kNN embedder the config names can be made (only checked when kNN picks the demos)."""
+    from medadapt.prompts import get_embedder
+
+    if config.prompt_selection.shot_method == "knn":
+        try:
+            get_embedder(config.prompt_selection.knn_embedder)
+        except ValueError as exc:
+            raise StudyError(f"prompt_selection.knn_embedder: {exc}") from None
+
+
 def preflight(config: StudyConfig) -> dict[str, TaskSplits]:
     """All checks, in the order a user would fix them."""
     check_tasks(config)
+    check_embedder(config)
     check_models(config)
     return check_data(config)

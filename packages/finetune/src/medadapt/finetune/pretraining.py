@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,12 +88,14 @@ def continued_pretraining(
     spec: PretrainingSpec | None = None,
     *,
     progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> Path:
     """Train `base` on `corpus` and save a merged, plain checkpoint directory (with tokenizer) at `out_dir`.
 
     LoRA runs are merged (`merge_and_unload`) before saving, so the result loads like any base model.
     `training.json` in the output records the spec, the corpus size and the loss curve. The steps run through
     the same training loop as supervised trials (`optimizer_steps.run_steps`), every packed token labelled.
+    `on_step(step, max_steps, loss)` is called after each optimizer step (an application's own progress display).
     """
     spec = spec or PretrainingSpec()
     source = _causal_lm_source(base)
@@ -103,7 +105,12 @@ def continued_pretraining(
     trainer = _pretraining_trainer(source, spec, runtime, pad_token_id=tokenizer.eos_token_id)
     losses: list[float] = []
     with progress_bar(progress, spec.max_steps, desc="continued pretraining") as bar:
-        run_steps(trainer, _block_batches(blocks, spec), bar=bar, on_step=losses.append)
+        def after_step(loss: float) -> None:
+            losses.append(loss)
+            if on_step is not None:
+                on_step(len(losses), spec.max_steps, loss)
+
+        run_steps(trainer, _block_batches(blocks, spec), bar=bar, on_step=after_step)
     model = _plain_model(trainer, spec)
     record = {
         "base": source.path,

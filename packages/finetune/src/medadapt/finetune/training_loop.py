@@ -60,6 +60,9 @@ class TrialResult(BaseModel):
 class TrainingCallback:
     """Hooks into a trial; subclass and override what you need (progress reporting, Ray, tests)."""
 
+    def on_step(self, trial: TrialSpec, step: int, total_steps: int) -> None:
+        """When a trial starts (or resumes) at `step`, and after each optimizer step (progress displays)."""
+
     def on_epoch_end(self, trial: TrialSpec, row: dict[str, Any]) -> None:
         """After validation of an epoch."""
 
@@ -114,6 +117,8 @@ def train_trial(
     trainer = _trial_trainer(spec, load_model, selection, runtime, pad_token_id, total_steps)
     run = _TrialRun(trial, trainer, selection, trial_dir, save_extras, callbacks, steps_per_epoch)
     run.resume()
+    for cb in callbacks:
+        cb.on_step(trial, run.state.global_step, total_steps)
     with progress_bar(
         progress and runtime.is_main, total_steps, initial=run.state.global_step, desc=trial.trial_id
     ) as bar:
@@ -183,6 +188,7 @@ class _TrialRun:
         self.trial, self.spec, self.trainer, self.selection = trial, trial.training, trainer, selection
         self.trial_dir, self.save_extras, self.callbacks = trial_dir, save_extras, callbacks
         self.steps_per_epoch = steps_per_epoch
+        self.total_steps = steps_per_epoch * trial.training.max_epochs
         self.state = TrainState()
 
     def resume(self) -> None:
@@ -209,6 +215,8 @@ class _TrialRun:
         state.step_in_epoch += 1
         state.epoch_loss_sum += loss
         state.epoch_loss_steps += 1
+        for cb in self.callbacks:
+            cb.on_step(self.trial, state.global_step, self.total_steps)
         every = self.spec.checkpoint_every_steps
         if every and state.global_step % every == 0 and state.step_in_epoch < self.steps_per_epoch:
             self.checkpoint()

@@ -7,7 +7,7 @@ from importlib.metadata import version as _version
 from medadapt.prompts.borrowed_chat import borrowed_chat_template
 from medadapt.prompts.chat_templates import allows_system_prompts, apply_chat_template
 from medadapt.prompts.example import QAExample
-from medadapt.prompts.few_shot import Embedder, TfidfEmbedder, select_shots
+from medadapt.prompts.few_shot import Embedder, ShotIndex, TfidfEmbedder, get_embedder, select_shots
 from medadapt.prompts.grammar import enumerate_formats, format_space_size, sample_format
 from medadapt.prompts.jinja_sandbox import ChatTemplateError
 from medadapt.prompts.model_prompt import (
@@ -43,6 +43,7 @@ __all__ = [
     "PromptFormat",
     "PromptStyle",
     "QAExample",
+    "ShotIndex",
     "TaskData",
     "TaskSpec",
     "TfidfEmbedder",
@@ -55,6 +56,7 @@ __all__ = [
     "default_system_prompt",
     "enumerate_formats",
     "format_space_size",
+    "get_embedder",
     "get_prompt_style",
     "get_task",
     "list_prompt_styles",

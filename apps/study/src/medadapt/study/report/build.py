@@ -15,7 +15,8 @@ from rich.console import Console
 from medadapt.study.aggregate import Cell, StudyResults, collect_results
 from medadapt.study.config import StudyConfig
 from medadapt.study.report.figures import plot_text
-from medadapt.study.store import write_json_atomic
+from medadapt.study.report.headline import headline_section
+from medadapt.study.store import read_store, write_json_atomic
 from medadapt.study.store_check import StoreCheck
 from medadapt.study.store_files import write_text_atomic
 
@@ -264,6 +265,7 @@ def compute_report(run_dir: Path, config: StudyConfig) -> tuple[dict[str, Any], 
             "comparisons": rows,
             "rates": rates,
             "prompt_sensitivity": prompt_sensitivity(results),
+            **headline_section(rows, results, read_store(run_dir), config),
         }
     )
     return report, families, per_pair
@@ -308,6 +310,7 @@ def check_before_report(run_dir: Path, config: StudyConfig, allow_partial: bool)
 def build_report(run_dir: Path, *, console: Console | None = None, allow_partial: bool = False) -> Path:
     """Check the store, then write report.json, the CSV tables, the figures and report.html; return the HTML path."""
     from medadapt.study.report.figures import write_figures
+    from medadapt.study.report.headline_files import write_headline_csv
     from medadapt.study.report.html import write_html
     from medadapt.study.run_logging import attach_run_log
     from medadapt.study.runner import read_run_config
@@ -331,6 +334,7 @@ def build_report(run_dir: Path, *, console: Console | None = None, allow_partial
         f"{v}_{f}": r[v][f] for v in ("win", "tie", "loss") for f in ("count", "rate", "ci_low", "ci_high")
     } for r in report["rates"]])
     _write_csv(out / "prompt_sensitivity.csv", report["prompt_sensitivity"])
+    write_headline_csv(out, report)
     figures = write_figures(families, per_pair, out)
     html = write_html(report, figures, out)
     log.info("report written: %s", html)

@@ -46,7 +46,12 @@ def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path)
         if rows:
             variants.append((variant, rows))
     rules = sorted({c["rule"] for c in report["comparisons"]})
+    from markupsafe import Markup
+
+    from medadapt.study.report.headline_files import headline_html
+
     html = template.render(
+        headline=Markup(headline_html(report)),  # rendered by an autoescaping template of its own
         r=report,
         figures=embedded,
         rates_by_variant=variants,
