@@ -83,6 +83,7 @@ class Venv:
             VIRTUAL_ENV=str(root / "venv"), PATH=f"{self.bin}{os.pathsep}{env['PATH']}",
             CC="/bin/false", CXX="/bin/false", CUDACXX="/bin/false",  # a source build would fail at once
             PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1",
+            PIP_NO_COMPILE="1",  # byte-compiling all of torch & co. at install is most of an install's CPU time
             OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
             MPLBACKEND="Agg", MEDADAPT_CACHE=str(root / "medadapt-cache"),
         )
