@@ -164,3 +164,19 @@ def check_study_cli(venv: Venv, work: Path) -> None:
     assert (work / "runs" / "tiny" / "report" / "report.html").is_file()
     venv.pip_install(extra_line("medadapt-study", "demo"))
     venv.python("import gguf; from medadapt.study.demo import require_demo_extra; require_demo_extra()", cwd=work)
+
+
+def test_clone_line_resolves_every_sibling_from_its_folder(tmp_path: Path) -> None:
+    """The study's clone line (it names all six folders) resolves with no index holding any of ours (a dry run)."""
+    venv = Venv(tmp_path)
+    words = shlex.split(ROWS["medadapt-study"].from_clone)
+    report = tmp_path / "resolve.json"
+    command = [str(venv.bin / "python"), "-m", "pip", *words[1:], "--dry-run", "--quiet", "--report", str(report)]
+    done = subprocess.run(command, cwd=REPO, env=venv.env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = {
+        item["metadata"]["name"]: item["download_info"]["url"]
+        for item in json.loads(report.read_text(encoding="utf-8"))["install"]
+        if item["metadata"]["name"].startswith("medadapt-")
+    }
+    assert resolved == {name: (REPO / project.folder).as_uri() for name, project in PROJECTS.items()}
