@@ -13,12 +13,15 @@ from medadapt.finetune.distributed import ACCELERATE_CONFIGS, DEEPSPEED_CONFIGS,
 README = Path(__file__).resolve().parents[2] / "packages" / "finetune" / "README.md"
 
 
-def test_readme_example_runs(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     block = re.search(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     assert block is not None
     code = block.group(1)
     assert len(code.strip().splitlines()) <= 12
-    namespace: dict[str, object] = {"out": str(tmp_path), "data_dir": shared_data}
+    monkeypatch.chdir(tmp_path)  # the example writes under the current directory
+    namespace: dict[str, object] = {}
     exec(compile(code, str(README), "exec"), namespace)
     assert re.match(r"r\d+-lr", capsys.readouterr().out)
     assert namespace["model_spec"].lora  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@ medical continued pretraining (built once, cached), on the packaged slices of MM
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from importlib.resources import files
@@ -22,6 +23,22 @@ PRETRAINING: dict[str, dict[str, Any]] = {
     "full": {"max_steps": 8, "batch_size": 2, "sequence_length": 128, "learning_rate": 3e-4},
     "tiny": {"max_steps": 8, "batch_size": 4, "sequence_length": 128, "learning_rate": 1e-3},
 }
+
+
+# Modules `medadapt-study[demo]` adds to a plain install: transformers reads SmolLM2's GGUF only through gguf, and
+# fails deep inside with "install torch and gguf" without it.
+DEMO_MODULES = ("gguf",)
+DEMO_INSTALL = "pip install 'medadapt-study[demo]'"
+
+
+def require_demo_extra() -> None:
+    """Stop before any work when the demo's extra is not installed, saying what to install."""
+    missing = [name for name in DEMO_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise StudyError(
+            f"the demo needs {', '.join(missing)}, which is not installed: {DEMO_INSTALL} (from a clone: "
+            "'apps/study[demo]' beside its sibling folders), or run `medadapt demo --tiny`"
+        )
 
 
 def packaged_path(*parts: str) -> Path:
@@ -114,6 +131,8 @@ def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, co
     from medadapt.study.report.html import REPORT_HTML
     from medadapt.study.runner import execute_study
 
+    if not tiny:
+        require_demo_extra()
     if not packaged_path("demo_data").is_dir():
         raise StudyError("the demo data is missing from this installation of medadapt-study (demo_data/)")
     cache = Path(cache_dir) if cache_dir is not None else default_demo_cache()
