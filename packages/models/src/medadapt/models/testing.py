@@ -13,6 +13,8 @@ __all__ = [
     "TINY_SPECIAL_TOKENS",
     "build_tiny_causal_lm",
     "build_tiny_llava",
+    "build_stand_in_lm",
+    "build_stand_in_llava",
     "tiny_clip_vision_config",
     "train_tiny_tokenizer",
 ]
@@ -206,6 +208,121 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
             num_additional_image_tokens=1,
             image_token=IMAGE_TOKEN,
             chat_template=CHATML_TEMPLATE,
+        )
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+def build_stand_in_lm(
+    out_dir: str | Path,
+    *,
+    family: Family,
+    context_length: int,
+    chat_template: str | None,
+    extra_special: tuple[str, ...] = (),
+    sliding_window: int | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write (once) a tiny random decoder shaped like a real checkpoint where prompts depend on it.
+
+    The chat template (None: the checkpoint has none), the special tokens that template uses, the context window and
+    Mistral's sliding window are the real model's (scaled by the caller); the weights are random and tiny.
+    """
+    if family not in ("llama", "mistral"):
+        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+    recipe: dict[str, Any] = {
+        "kind": "stand-in-lm",
+        "family": family,
+        "context_length": int(context_length),
+        "chat_template": chat_template,
+        "extra_special": list(extra_special),
+        "sliding_window": sliding_window,
+        "seed": int(seed),
+        "version": _BUILD_VERSION,
+    }
+
+    def build(tmp: Path) -> None:
+        from transformers import LlamaForCausalLM, MistralForCausalLM
+
+        tokenizer = train_tiny_tokenizer(extra_special=tuple(extra_special))
+        tokenizer.chat_template = chat_template
+        tokenizer.model_max_length = int(context_length)
+        config = _text_config(family, tokenizer)
+        config.max_position_embeddings = int(context_length)
+        if family == "mistral":
+            config.sliding_window = sliding_window
+        model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
+        model = _random_model(model_class, config, seed)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+def build_stand_in_llava(
+    out_dir: str | Path,
+    *,
+    context_length: int,
+    image_token: str = IMAGE_TOKEN,
+    tokens_per_image: int = 16,
+    extra_special: tuple[str, ...] = (),
+    seed: int = 0,
+) -> Path:
+    """Write (once) a tiny random LLaVA whose image marker and image-token count are the real model's.
+
+    `tokens_per_image` must be a square (patches of a square image); the image is 4 px per patch side, so 256 tokens
+    (LLaVA-v0's 224 px / patch 14) become a 64-px image with 4-px patches.
+    """
+    side = int(round(tokens_per_image**0.5))
+    if side * side != tokens_per_image:
+        raise ValueError(f"tokens_per_image must be a square number, got {tokens_per_image}")
+    patch = 4
+    recipe: dict[str, Any] = {
+        "kind": "stand-in-llava",
+        "context_length": int(context_length),
+        "image_token": image_token,
+        "tokens_per_image": int(tokens_per_image),
+        "extra_special": list(extra_special),
+        "seed": int(seed),
+        "version": _BUILD_VERSION,
+    }
+
+    def build(tmp: Path) -> None:
+        from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+        tokenizer = train_tiny_tokenizer(extra_special=(image_token, *extra_special))
+        tokenizer.chat_template = None
+        tokenizer.model_max_length = int(context_length)
+        text_config = _text_config("llama", tokenizer)
+        text_config.max_position_embeddings = int(context_length)
+        size = side * patch
+        vision_config = CLIPVisionConfig(
+            image_size=size, patch_size=patch, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, projection_dim=32,
+        )
+        config = LlavaConfig(  # type: ignore[call-arg]
+            vision_config=vision_config,
+            text_config=text_config,
+            image_token_index=tokenizer.convert_tokens_to_ids(image_token),
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model = _random_model(LlavaForConditionalGeneration, config, seed)
+        image_processor = _pil_clip_image_processor()(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}, do_convert_rgb=True
+        )
+        processor = LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=patch,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            image_token=image_token,
         )
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
