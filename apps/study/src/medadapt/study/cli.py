@@ -68,7 +68,8 @@ def rehearse(
 ) -> None:
     """Run a config end to end on CPU: tiny stand-ins of every model, small task slices, the full grid."""
     from medadapt.study.config import load_config
-    from medadapt.study.rehearsal import default_real_data, rehearse as run_rehearsal
+    from medadapt.study.rehearsal import default_real_data
+    from medadapt.study.rehearsal import rehearse as run_rehearsal
 
     run_dir = out or Path("runs") / f"{load_config(config).name}-rehearsal"
     run_rehearsal(config, run_dir, console=console, real_data=data or default_real_data(), cache_dir=cache_dir)

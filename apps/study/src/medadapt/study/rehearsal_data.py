@@ -27,11 +27,13 @@ IMAGE_SIDE = 64
 LONG_NOTE_WORDS = (100, 300, 600, 1000, 1500)
 
 _WORDS = (
-    "patient presents with chest pain dyspnea fever cough history of hypertension diabetes mellitus asthma "
-    "obesity coronary artery disease admitted for evaluation labs notable creatinine troponin glucose elevated "
-    "normal imaging showed consolidation effusion no acute findings started on aspirin metformin insulin "
-    "albuterol lisinopril discharged home follow up with cardiology clinic in two weeks vital signs stable"
-).split()
+    "patient", "presents", "with", "chest", "pain", "dyspnea", "fever", "cough", "history", "of", "hypertension",
+    "diabetes", "mellitus", "asthma", "obesity", "coronary", "artery", "disease", "admitted", "for", "evaluation",
+    "labs", "notable", "creatinine", "troponin", "glucose", "elevated", "normal", "imaging", "showed",
+    "consolidation", "effusion", "no", "acute", "findings", "started", "on", "aspirin", "metformin", "insulin",
+    "albuterol", "lisinopril", "discharged", "home", "follow", "up", "with", "cardiology", "clinic", "in", "two",
+    "weeks", "vital", "signs", "stable",
+)
 
 
 def _text(rng: random.Random, n_words: int) -> str:
@@ -108,7 +110,7 @@ def _n2c2(folder: Path, rng: random.Random) -> None:
                        "obesity_standoff_intuitive_annotations_training.xml"),
              "test": (range(100, 112), "obesity_patient_records_test.xml",
                       "obesity_standoff_annotations_test_intuitive.xml")}
-    for ids, records, annotations in parts.values():
+    for ids, records, judgments in parts.values():
         docs = "".join(
             f'<doc id="{i}"><text><![CDATA[\nRecord #{i}\n  DISCHARGE SUMMARY\n'
             f"{_text(rng, LONG_NOTE_WORDS[i % len(LONG_NOTE_WORDS)])}\n]]></text></doc>"
@@ -122,7 +124,7 @@ def _n2c2(folder: Path, rng: random.Random) -> None:
             + "</disease>"
             for k, d in enumerate(_N2C2_DISEASES)
         )
-        (folder / annotations).write_text(
+        (folder / judgments).write_text(
             '<?xml version="1.0" encoding="UTF-8"?>\n<diseaseset>\n'
             f'<diseases source="intuitive">{diseases}</diseases>\n</diseaseset>',
             encoding="utf-8",

@@ -11,10 +11,10 @@ from medadapt.models.cache import build_once
 __all__ = [
     "CHATML_TEMPLATE",
     "TINY_SPECIAL_TOKENS",
+    "build_stand_in_llava",
+    "build_stand_in_lm",
     "build_tiny_causal_lm",
     "build_tiny_llava",
-    "build_stand_in_lm",
-    "build_stand_in_llava",
     "tiny_clip_vision_config",
     "train_tiny_tokenizer",
 ]
@@ -277,7 +277,7 @@ def build_stand_in_llava(
     `tokens_per_image` must be a square (patches of a square image); the image is 4 px per patch side, so 256 tokens
     (LLaVA-v0's 224 px / patch 14) become a 64-px image with 4-px patches.
     """
-    side = int(round(tokens_per_image**0.5))
+    side = round(tokens_per_image**0.5)
     if side * side != tokens_per_image:
         raise ValueError(f"tokens_per_image must be a square number, got {tokens_per_image}")
     patch = 4
