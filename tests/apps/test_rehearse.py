@@ -89,7 +89,7 @@ def test_stand_ins_keep_what_shapes_prompts(tmp_path: Path) -> None:
     assert tokenizer("x")["input_ids"][0] == tokenizer.bos_token_id
     config = AutoConfig.from_pretrained(mistral.hf_id_or_path)
     assert config.sliding_window == 4096 // scale.context_divisor
-    assert mistral.context_length == config.max_position_embeddings == 8192
+    assert mistral.context_length == config.max_position_embeddings == 8192 // scale.context_divisor
     llama3 = build_stand_in(get_model("llama-3-8b"), tmp_path, scale)
     assert "<|eot_id|>" in AutoTokenizer.from_pretrained(llama3.hf_id_or_path).get_vocab()
 

@@ -41,9 +41,10 @@ FAMILY_SLIDING_WINDOW = {"mistral": 4096}
 LLAVA_IMAGE_TOKEN = "<im_patch>"
 LLAVA_TOKENS_PER_IMAGE = 256
 LLAVA_EXTRA_TOKENS = ("<im_start>", "<im_end>")
-# The stand-ins' tokenizer (a 1k-entry BPE) cuts English text into about twice as many tokens as the real
-# checkpoints' tokenizers (measured on PubMedQA abstracts: 1.9 characters per token against ~4).
-TINY_TOKENS_PER_REAL_TOKEN = 2
+# The stand-ins' tokenizer: a BPE of this size trained on the packaged demo slices cuts medical English about as
+# finely as the real checkpoints' tokenizers (4.0 characters per token on PubMedQA abstracts), so a prompt's length
+# in stand-in tokens is close to its real length.
+STAND_IN_VOCAB = 8192
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class RehearsalScale:
     train_items: int = 4
     finetune_batch_size: int = 4
     n_resamples: int = 100
-    # Stand-in windows: the registry's context_length × TINY_TOKENS_PER_REAL_TOKEN / context_divisor, so a window
-    # holds 1/context_divisor of the text the real one holds (Llama-2's 4096 tokens → 2048 tokens' worth of text).
+    # Stand-in windows: the registry's context_length / context_divisor (Llama-2's 4096 tokens → 2048), small enough
+    # that the study's long notes (EHRNoteQA, n2c2) overflow the short-context models' windows.
     context_divisor: int = 2
 
 
@@ -101,7 +102,7 @@ def _seed(name: str) -> int:
 
 
 def _scaled(context_length: int | None, scale: RehearsalScale) -> int:
-    return max(64, (context_length or 2048) * TINY_TOKENS_PER_REAL_TOKEN // scale.context_divisor)
+    return max(64, (context_length or 2048) // scale.context_divisor)
 
 
 def stand_in_template(spec: Any) -> str | None:
@@ -126,9 +127,21 @@ def stand_in_template(spec: Any) -> str | None:
     return chat_template_patch(family_patch, None)
 
 
+def stand_in_corpus() -> list[str]:
+    """The text the stand-ins' tokenizer is trained on: every line of the packaged demo slices (MedQA, MMLU, PubMedQA)."""
+    from medadapt.study.demo import packaged_path
+
+    lines: list[str] = []
+    for path in sorted(packaged_path("demo_data").rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".csv"):
+            lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines
+
+
 def build_stand_in(spec: Any, cache: Path, scale: RehearsalScale) -> Any:
     """A copy of the registry spec whose checkpoint is a tiny random stand-in of the same family (built once)."""
     context = _scaled(spec.context_length, scale)
+    tokenizer = {"corpus": stand_in_corpus(), "vocab_size": STAND_IN_VOCAB}
     folder = cache / spec.name
     seed = _seed(spec.name)
     if spec.adapter == "hf":
@@ -143,6 +156,7 @@ def build_stand_in(spec: Any, cache: Path, scale: RehearsalScale) -> Any:
             extra_special=FAMILY_SPECIAL_TOKENS.get(spec.family, ()),
             sliding_window=None if window is None else window // scale.context_divisor,
             seed=seed,
+            **tokenizer,
         )
         return spec.with_overrides(hf_id_or_path=str(path), context_length=context, materializer=None)
     if spec.adapter == "llava":
@@ -150,13 +164,13 @@ def build_stand_in(spec: Any, cache: Path, scale: RehearsalScale) -> Any:
 
         path = build_stand_in_llava(
             folder, context_length=context, image_token=LLAVA_IMAGE_TOKEN,
-            tokens_per_image=LLAVA_TOKENS_PER_IMAGE, extra_special=LLAVA_EXTRA_TOKENS, seed=seed,
+            tokens_per_image=LLAVA_TOKENS_PER_IMAGE, extra_special=LLAVA_EXTRA_TOKENS, seed=seed, **tokenizer,
         )
         return spec.with_overrides(hf_id_or_path=str(path), context_length=context, materializer=None)
     if spec.adapter == "flamingo":
         from medadapt.study.rehearsal_flamingo import build_flamingo_stand_in
 
-        return build_flamingo_stand_in(spec, folder, context, seed)
+        return build_flamingo_stand_in(spec, folder, context, seed, tokenizer)
     raise StudyError(
         f"rehearsal: model {spec.name!r} uses adapter {spec.adapter!r}, which has no stand-in "
         "(known: hf, llava, flamingo)"

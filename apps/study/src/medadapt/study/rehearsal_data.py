@@ -21,10 +21,10 @@ log = logging.getLogger("medadapt.study")
 
 ROWS_PER_SPLIT = 12
 IMAGE_SIDE = 64
-# Words per synthetic clinical note (≈3.6 stand-in tokens a word, ≈1.8 real-tokenizer tokens' worth), spread from
-# short to ~3,000 real tokens' worth as the real notes: the scaled-down 2,048-token Llama-2 window cuts the longest,
-# the Llama-3 window cuts none.
-LONG_NOTE_WORDS = (100, 300, 600, 1000, 1500)
+# Words per synthetic clinical note (≈1.2 stand-in tokens a word), spread from short to ~3,000 tokens as the real
+# notes: the longest overflow a scaled-down 2,048-token Llama-2 window (and more overflow MediTron-7B's 1,024), none
+# overflow the scaled-down 4,096-token Llama-3 window.
+LONG_NOTE_WORDS = (100, 400, 800, 1400, 2000)
 
 _WORDS = (
     "patient", "presents", "with", "chest", "pain", "dyspnea", "fever", "cough", "history", "of", "hypertension",

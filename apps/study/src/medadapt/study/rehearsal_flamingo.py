@@ -26,7 +26,9 @@ def require_open_flamingo(model: str) -> None:
         )
 
 
-def build_flamingo_stand_in(spec: Any, folder: Path, context_length: int, seed: int) -> Any:
+def build_flamingo_stand_in(
+    spec: Any, folder: Path, context_length: int, seed: int, tokenizer: dict[str, Any]
+) -> Any:
     """A stand-in spec: `lang/` (tiny Llama, no chat template) + a random Flamingo's state dict, built once."""
     require_open_flamingo(spec.name)
     from medadapt.models.cache import build_once
@@ -34,7 +36,7 @@ def build_flamingo_stand_in(spec: Any, folder: Path, context_length: int, seed: 
 
     lang = build_stand_in_lm(
         folder.parent / f"{folder.name}-lang", family="llama", context_length=context_length, chat_template=None,
-        seed=seed,
+        seed=seed, **tokenizer,
     )
     recipe = {"kind": "stand-in-flamingo", "lang": str(lang), "vision": VISION_ENCODER, "seed": seed, "version": 1}
 

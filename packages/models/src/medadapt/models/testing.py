@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -50,8 +51,10 @@ def _corpus_lines() -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
-    """A byte-level BPE trained on the shipped corpus, wrapped as a PreTrainedTokenizerFast that prepends BOS."""
+def train_tiny_tokenizer(
+    extra_special: tuple[str, ...] = (), *, corpus: Sequence[str] | None = None, vocab_size: int = _VOCAB_SIZE
+) -> Any:
+    """A byte-level BPE trained on the shipped corpus (or `corpus`), as a PreTrainedTokenizerFast that prepends BOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -61,13 +64,13 @@ def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=2,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator(_corpus_lines(), trainer=trainer)
+    core.train_from_iterator(_corpus_lines() if corpus is None else list(corpus), trainer=trainer)
     bos = TINY_SPECIAL_TOKENS["bos_token"]
     core.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, core.token_to_id(bos))]
@@ -216,6 +219,15 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0) -> Path:
     return build_once(Path(out_dir), recipe, build)
 
 
+def _corpus_digest(corpus: Sequence[str] | None) -> str | None:
+    """What identifies a training corpus in a build recipe."""
+    if corpus is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256("\n".join(corpus).encode("utf-8")).hexdigest()[:16]
+
+
 def build_stand_in_lm(
     out_dir: str | Path,
     *,
@@ -224,12 +236,15 @@ def build_stand_in_lm(
     chat_template: str | None,
     extra_special: tuple[str, ...] = (),
     sliding_window: int | None = None,
+    corpus: Sequence[str] | None = None,
+    vocab_size: int = _VOCAB_SIZE,
     seed: int = 0,
 ) -> Path:
     """Write (once) a tiny random decoder shaped like a real checkpoint where prompts depend on it.
 
     The chat template (None: the checkpoint has none), the special tokens that template uses, the context window and
-    Mistral's sliding window are the real model's (scaled by the caller); the weights are random and tiny.
+    Mistral's sliding window are the real model's (scaled by the caller); the weights are random and tiny. A
+    tokenizer trained on `corpus` with a real-sized vocabulary cuts text about as finely as the real one.
     """
     if family not in ("llama", "mistral"):
         raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
@@ -240,6 +255,8 @@ def build_stand_in_lm(
         "chat_template": chat_template,
         "extra_special": list(extra_special),
         "sliding_window": sliding_window,
+        "corpus": _corpus_digest(corpus),
+        "vocab_size": int(vocab_size),
         "seed": int(seed),
         "version": _BUILD_VERSION,
     }
@@ -247,7 +264,7 @@ def build_stand_in_lm(
     def build(tmp: Path) -> None:
         from transformers import LlamaForCausalLM, MistralForCausalLM
 
-        tokenizer = train_tiny_tokenizer(extra_special=tuple(extra_special))
+        tokenizer = train_tiny_tokenizer(tuple(extra_special), corpus=corpus, vocab_size=vocab_size)
         tokenizer.chat_template = chat_template
         tokenizer.model_max_length = int(context_length)
         config = _text_config(family, tokenizer)
@@ -270,6 +287,8 @@ def build_stand_in_llava(
     image_token: str = IMAGE_TOKEN,
     tokens_per_image: int = 16,
     extra_special: tuple[str, ...] = (),
+    corpus: Sequence[str] | None = None,
+    vocab_size: int = _VOCAB_SIZE,
     seed: int = 0,
 ) -> Path:
     """Write (once) a tiny random LLaVA whose image marker and image-token count are the real model's.
@@ -287,6 +306,8 @@ def build_stand_in_llava(
         "image_token": image_token,
         "tokens_per_image": int(tokens_per_image),
         "extra_special": list(extra_special),
+        "corpus": _corpus_digest(corpus),
+        "vocab_size": int(vocab_size),
         "seed": int(seed),
         "version": _BUILD_VERSION,
     }
@@ -294,7 +315,7 @@ def build_stand_in_llava(
     def build(tmp: Path) -> None:
         from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-        tokenizer = train_tiny_tokenizer(extra_special=(image_token, *extra_special))
+        tokenizer = train_tiny_tokenizer((image_token, *extra_special), corpus=corpus, vocab_size=vocab_size)
         tokenizer.chat_template = None
         tokenizer.model_max_length = int(context_length)
         text_config = _text_config("llama", tokenizer)
