@@ -72,6 +72,25 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a study run directory")
 
 @app.command()
 @user_errors
+def rehearse(
+    config: Annotated[Path, typer.Argument(help="study config (YAML)")],
+    out: Annotated[Path | None, typer.Option(help="run directory (default: runs/<study name>-rehearsal)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="real task data to slice (default: ../shared/data when it exists)")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="where stand-in models are cached")] = None,
+) -> None:
+    """Run a config end to end on CPU: tiny stand-ins of every model, small task slices, the full grid."""
+    from medadapt.study.config import load_config
+    from medadapt.study.rehearsal import default_real_data
+    from medadapt.study.rehearsal import rehearse as run_rehearsal
+
+    run_dir = out or Path("runs") / f"{load_config(config).name}-rehearsal"
+    run_rehearsal(config, run_dir, console=console, real_data=data or default_real_data(), cache_dir=cache_dir)
+
+
+@app.command()
+@user_errors
 def demo(
     out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo"),
     tiny: Annotated[bool, typer.Option(help="tiny random models and ~10 items: the whole pipeline in seconds")] = False,

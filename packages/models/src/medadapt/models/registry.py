@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import entry_points
 from importlib.resources import files
@@ -22,6 +23,7 @@ __all__ = [
     "get_model",
     "list_models",
     "list_pairs",
+    "registry_overlay",
     "spec_from_path",
     "study_chat_templates",
 ]
@@ -160,8 +162,24 @@ def list_models(role: str | None = None) -> list[str]:
     return [name for name, spec in specs.items() if role is None or spec.role == role]
 
 
+_OVERLAYS: list[dict[str, ModelSpec]] = []
+
+
+@contextmanager
+def registry_overlay(specs: Mapping[str, ModelSpec]) -> Iterator[None]:
+    """Within the block, `get_model` answers these names with these specs (a rehearsal's stand-in checkpoints)."""
+    _OVERLAYS.append(dict(specs))
+    try:
+        yield
+    finally:
+        _OVERLAYS.pop()
+
+
 def get_model(name: str) -> ModelSpec:
-    """The registered ModelSpec called `name`; the error lists close names."""
+    """The registered ModelSpec called `name` (an active overlay first); the error lists close names."""
+    for overlay in reversed(_OVERLAYS):
+        if name in overlay:
+            return overlay[name]
     specs, _ = _registry()
     try:
         return specs[name]

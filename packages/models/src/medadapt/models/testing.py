@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,8 @@ from medadapt.models.cache import build_once
 __all__ = [
     "CHATML_TEMPLATE",
     "TINY_SPECIAL_TOKENS",
+    "build_stand_in_llava",
+    "build_stand_in_lm",
     "build_tiny_causal_lm",
     "build_tiny_flamingo",
     "build_tiny_llava",
@@ -50,8 +53,10 @@ def _corpus_lines() -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
-    """A byte-level BPE trained on the shipped corpus, wrapped as a PreTrainedTokenizerFast that prepends BOS."""
+def train_tiny_tokenizer(
+    extra_special: tuple[str, ...] = (), *, corpus: Sequence[str] | None = None, vocab_size: int = _VOCAB_SIZE
+) -> Any:
+    """A byte-level BPE trained on the shipped corpus (or `corpus`), as a PreTrainedTokenizerFast that prepends BOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -61,13 +66,13 @@ def train_tiny_tokenizer(extra_special: tuple[str, ...] = ()) -> Any:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=2,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator(_corpus_lines(), trainer=trainer)
+    core.train_from_iterator(_corpus_lines() if corpus is None else list(corpus), trainer=trainer)
     bos = TINY_SPECIAL_TOKENS["bos_token"]
     core.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, core.token_to_id(bos))]
@@ -311,5 +316,138 @@ def build_tiny_flamingo(out_dir: str | Path, lang_dir: str | Path, seed: int = 0
                 if name.endswith(("attn_gate", "ff_gate")):
                     param.data.uniform_(0.5, 1.0)
         torch.save({"model_state_dict": model.state_dict()}, tmp / "checkpoint.pt")
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+def _corpus_digest(corpus: Sequence[str] | None) -> str | None:
+    """What identifies a training corpus in a build recipe."""
+    if corpus is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256("\n".join(corpus).encode("utf-8")).hexdigest()[:16]
+
+
+def build_stand_in_lm(
+    out_dir: str | Path,
+    *,
+    family: Family,
+    context_length: int,
+    chat_template: str | None,
+    extra_special: tuple[str, ...] = (),
+    sliding_window: int | None = None,
+    corpus: Sequence[str] | None = None,
+    vocab_size: int = _VOCAB_SIZE,
+    seed: int = 0,
+) -> Path:
+    """Write (once) a tiny random decoder shaped like a real checkpoint where prompts depend on it.
+
+    The chat template (None: the checkpoint has none), the special tokens that template uses, the context window and
+    Mistral's sliding window are the real model's (scaled by the caller); the weights are random and tiny. A
+    tokenizer trained on `corpus` with a real-sized vocabulary cuts text about as finely as the real one.
+    """
+    if family not in ("llama", "mistral"):
+        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+    recipe: dict[str, Any] = {
+        "kind": "stand-in-lm",
+        "family": family,
+        "context_length": int(context_length),
+        "chat_template": chat_template,
+        "extra_special": list(extra_special),
+        "sliding_window": sliding_window,
+        "corpus": _corpus_digest(corpus),
+        "vocab_size": int(vocab_size),
+        "seed": int(seed),
+        "version": _BUILD_VERSION,
+    }
+
+    def build(tmp: Path) -> None:
+        from transformers import LlamaForCausalLM, MistralForCausalLM
+
+        tokenizer = train_tiny_tokenizer(tuple(extra_special), corpus=corpus, vocab_size=vocab_size)
+        tokenizer.chat_template = chat_template
+        tokenizer.model_max_length = int(context_length)
+        config = _text_config(family, tokenizer)
+        config.max_position_embeddings = int(context_length)
+        if family == "mistral":
+            config.sliding_window = sliding_window
+        model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
+        model = _random_model(model_class, config, seed)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return build_once(Path(out_dir), recipe, build)
+
+
+def build_stand_in_llava(
+    out_dir: str | Path,
+    *,
+    context_length: int,
+    image_token: str = IMAGE_TOKEN,
+    tokens_per_image: int = 16,
+    extra_special: tuple[str, ...] = (),
+    corpus: Sequence[str] | None = None,
+    vocab_size: int = _VOCAB_SIZE,
+    seed: int = 0,
+) -> Path:
+    """Write (once) a tiny random LLaVA whose image marker and image-token count are the real model's.
+
+    `tokens_per_image` must be a square (patches of a square image); the image is 4 px per patch side, so 256 tokens
+    (LLaVA-v0's 224 px / patch 14) become a 64-px image with 4-px patches.
+    """
+    side = round(tokens_per_image**0.5)
+    if side * side != tokens_per_image:
+        raise ValueError(f"tokens_per_image must be a square number, got {tokens_per_image}")
+    patch = 4
+    recipe: dict[str, Any] = {
+        "kind": "stand-in-llava",
+        "context_length": int(context_length),
+        "image_token": image_token,
+        "tokens_per_image": int(tokens_per_image),
+        "extra_special": list(extra_special),
+        "corpus": _corpus_digest(corpus),
+        "vocab_size": int(vocab_size),
+        "seed": int(seed),
+        "version": _BUILD_VERSION,
+    }
+
+    def build(tmp: Path) -> None:
+        from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+        tokenizer = train_tiny_tokenizer((image_token, *extra_special), corpus=corpus, vocab_size=vocab_size)
+        tokenizer.chat_template = None
+        tokenizer.model_max_length = int(context_length)
+        text_config = _text_config("llama", tokenizer)
+        text_config.max_position_embeddings = int(context_length)
+        size = side * patch
+        vision_config = CLIPVisionConfig(
+            image_size=size, patch_size=patch, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, projection_dim=32,
+        )
+        config = LlavaConfig(  # type: ignore[call-arg]
+            vision_config=vision_config,
+            text_config=text_config,
+            image_token_index=tokenizer.convert_tokens_to_ids(image_token),
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model = _random_model(LlavaForConditionalGeneration, config, seed)
+        image_processor = _pil_clip_image_processor()(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}, do_convert_rgb=True
+        )
+        processor = LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=patch,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            image_token=image_token,
+        )
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
 
     return build_once(Path(out_dir), recipe, build)
