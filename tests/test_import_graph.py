@@ -15,10 +15,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "medadapt"
 DISTRIBUTIONS = sorted(p.relative_to(REPO_ROOT).as_posix() for p in REPO_ROOT.glob("*/*/src") if p.is_dir())
-KNOWN_APP_CYCLES = (
-    "apps/study has two cycles (study/aggregate.py <-> study/finetune_phase.py, "
-    "study/report/build.py <-> study/runner.py) that issue 16's app stage breaks"
-)
 
 
 def _module_name(src: Path, path: Path) -> str:
@@ -87,15 +83,7 @@ def test_the_graph_sees_function_level_imports() -> None:
     assert _cycle({"a": {"b"}, "b": {"a"}}) in (["a", "b", "a"], ["b", "a", "b"])
 
 
-@pytest.mark.parametrize(
-    "distribution",
-    [
-        pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=KNOWN_APP_CYCLES))
-        if d == "apps/study/src"
-        else d
-        for d in DISTRIBUTIONS
-    ],
-)
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_no_import_cycle(distribution: str) -> None:
     graph = _import_graph(_modules(REPO_ROOT / distribution))
     assert graph, f"{distribution}: no modules found"

@@ -222,8 +222,6 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                             g, m, task, setting.name, decoding, variant, general_result, medical_result,
                             config.overlong,
                         ))
-    from medadapt.study.finetune_phase import collect_finetune_cells
-
     results.cells.extend(collect_finetune_cells(run_dir, config, view))
     _set_aside_empty_cells(results)
     return results
@@ -243,3 +241,27 @@ def _set_aside_empty_cells(results: StudyResults) -> None:
         results.notes.append(f"{cell.label} ({cell.variant}): not compared, {len(cell.general_result.ids)} item(s) "
                              f"left after {cell.overlong.get('excluded', 0)} too-long prompts were excluded")
     results.cells = [c for c in results.cells if len(c.general_result.ids) >= MIN_PAIRED_ITEMS]
+
+
+def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
+    """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
+    from medadapt.study.finetune_phase import FT_SETTING, finetune_tasks, finetuned_label
+
+    if not config.finetune.enabled:
+        return []
+    cells = []
+    for pair in config.pairs:
+        g, m = pair.general.label, pair.medical.label
+        for task in finetune_tasks(config):
+            gl, ml = finetuned_label(g, task), finetuned_label(m, task)
+            general = _own_entries(read_shard_plan(run_dir, shard_name(gl, task)), role="fine-tuned")
+            medical = _own_entries(read_shard_plan(run_dir, shard_name(ml, task)), role="fine-tuned")
+            for cell_key, med_entry in medical.items():
+                gen_entry = general.get(cell_key)
+                if gen_entry is None:
+                    continue
+                gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
+                if gr is None or mr is None:
+                    continue
+                cells.append(paired_cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr, config.overlong))
+    return cells

@@ -237,7 +237,7 @@ class StudyConfig(_Strict):
             raise ValueError(f"settings lists a name twice: {names}")
         seen: dict[str, dict[str, Any]] = {}
         for ref in (r for p in self.pairs for r in (p.general, p.medical)):
-            # Paths are compared once resolved (model_identity.check_distinct_models): `m` and `./m` are one model.
+            # Paths are compared once resolved (check_distinct_models, below): `m` and `./m` are one model.
             settings = ref.model_dump(exclude={"path", "lora"})
             if seen.setdefault(ref.label, settings) != settings:
                 # models() keeps one entry per name: a second, different one would be silently ignored.
@@ -335,6 +335,38 @@ def _describe(error: Any) -> str:
     return f"{path or '<top level>'}: {message}"
 
 
+def reference_identity(ref: ModelRef) -> tuple[str | None, ...]:
+    """What makes two config entries the same model: the resolved checkpoint path (or the registry name), revision,
+    LoRA and prompt style. Never the label: two folders named `model` in different places are two models."""
+    source = str(Path(ref.path).expanduser().resolve()) if ref.path is not None else ref.name
+    lora = str(Path(ref.lora).expanduser().resolve()) if ref.lora is not None else None
+    return ("path" if ref.path is not None else "registry", source, ref.revision, lora, ref.prompt_style)
+
+
+def _describe_ref(ref: ModelRef) -> str:
+    kind, source, revision, lora, style = reference_identity(ref)
+    extras = [f"revision {revision}"] if revision else []
+    extras += [f"LoRA {lora}"] if lora else []
+    extras += [f"prompt_style {style}"] if style else []
+    return f"{kind} {source}" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def check_distinct_models(config: StudyConfig, source: str) -> None:
+    """One label per model and one model per label: a label names the model's store folder and table rows, so two
+    models under one label would be scored as one (and compared with itself)."""
+    owner: dict[str, tuple[str, ModelRef]] = {}
+    for index, pair in enumerate(config.pairs):
+        for role in ("general", "medical"):
+            ref: ModelRef = getattr(pair, role)
+            where = f"pairs[{index}].{role}"
+            first = owner.setdefault(ref.label, (where, ref))
+            if reference_identity(first[1]) != reference_identity(ref):
+                raise StudyError(
+                    f"{source}: {first[0]} and {where} are different models ({_describe_ref(first[1])}; "
+                    f"{_describe_ref(ref)}) with the same label {ref.label!r}; give each a distinct `name`"
+                )
+
+
 def parse_config(data: Any, *, source: str, base: Path) -> StudyConfig:
     """Validate a parsed YAML document; errors become one StudyError line naming the file and key."""
     if not isinstance(data, dict):
@@ -347,8 +379,6 @@ def parse_config(data: Any, *, source: str, base: Path) -> StudyConfig:
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise StudyError(f"{source}: {_describe(first)}{suffix}") from None
     resolved = config.resolve_paths(base)
-    from medadapt.study.model_identity import check_distinct_models
-
     check_distinct_models(resolved, source)
     return resolved
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.config import ModelRef, Setting, StudyConfig
-from medadapt.study.store import StoreView, read_shard_plan, shard_name
+from medadapt.study.store import shard_name
 
 log = logging.getLogger("medadapt.study")
 
@@ -117,26 +117,3 @@ def _finetune_one(
         if close is not None:
             close()
 
-
-def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
-    """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
-    from medadapt.study.aggregate import _own_entries, _result, paired_cell
-
-    if not config.finetune.enabled:
-        return []
-    cells = []
-    for pair in config.pairs:
-        g, m = pair.general.label, pair.medical.label
-        for task in finetune_tasks(config):
-            gl, ml = finetuned_label(g, task), finetuned_label(m, task)
-            general = _own_entries(read_shard_plan(run_dir, shard_name(gl, task)), role="fine-tuned")
-            medical = _own_entries(read_shard_plan(run_dir, shard_name(ml, task)), role="fine-tuned")
-            for cell_key, med_entry in medical.items():
-                gen_entry = general.get(cell_key)
-                if gen_entry is None:
-                    continue
-                gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
-                if gr is None or mr is None:
-                    continue
-                cells.append(paired_cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr, config.overlong))
-    return cells

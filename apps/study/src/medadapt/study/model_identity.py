@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from medadapt.study.config import ModelRef, StudyConfig
+from medadapt.study.config import ModelRef
 from medadapt.study.errors import StudyError
 
 _SMALL_FILE = 1 << 20
@@ -127,36 +127,3 @@ def model_identity(ref: ModelRef, spec: Any, execution: dict[str, Any] | None = 
     if execution:
         identity["execution"] = dict(execution)
     return identity
-
-
-def reference_identity(ref: ModelRef) -> tuple[str | None, ...]:
-    """What makes two config entries the same model: the resolved checkpoint path (or the registry name), revision,
-    LoRA and prompt style. Never the label: two folders named `model` in different places are two models."""
-    source = str(Path(ref.path).expanduser().resolve()) if ref.path is not None else ref.name
-    lora = str(Path(ref.lora).expanduser().resolve()) if ref.lora is not None else None
-    return ("path" if ref.path is not None else "registry", source, ref.revision, lora, ref.prompt_style)
-
-
-def _describe_ref(ref: ModelRef) -> str:
-    kind, source, revision, lora, style = reference_identity(ref)
-    extras = [f"revision {revision}"] if revision else []
-    extras += [f"LoRA {lora}"] if lora else []
-    extras += [f"prompt_style {style}"] if style else []
-    return f"{kind} {source}" + (f" ({', '.join(extras)})" if extras else "")
-
-
-def check_distinct_models(config: StudyConfig, source: str) -> None:
-    """One label per model and one model per label: a label names the model's store folder and table rows, so two
-    models under one label would be scored as one (and compared with itself)."""
-    owner: dict[str, tuple[str, ModelRef]] = {}
-    for index, pair in enumerate(config.pairs):
-        for role in ("general", "medical"):
-            ref: ModelRef = getattr(pair, role)
-            where = f"pairs[{index}].{role}"
-            first = owner.setdefault(ref.label, (where, ref))
-            if reference_identity(first[1]) != reference_identity(ref):
-                raise StudyError(
-                    f"{source}: {first[0]} and {where} are different models ({_describe_ref(first[1])}; "
-                    f"{_describe_ref(ref)}) with the same label {ref.label!r}; give each a distinct `name`"
-                )
-

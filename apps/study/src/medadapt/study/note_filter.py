@@ -15,7 +15,7 @@ from medadapt.study.errors import StudyError
 
 if TYPE_CHECKING:
     from medadapt.study.config import NoteFilter
-    from medadapt.study.task_data import TaskSplits
+    from medadapt.study.task_splits import TaskSplits
 
 
 @lru_cache(maxsize=4)

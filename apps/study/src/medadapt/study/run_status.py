@@ -85,7 +85,7 @@ def finetune_status(run_dir: Path, config: StudyConfig) -> list[tuple[str, str, 
 
 def print_status(run_dir: Path, console: Console) -> tuple[int, int]:
     """Print the status tables; return (units done, units in the config)."""
-    from medadapt.study.runner import read_run_config
+    from medadapt.study.run_config import read_run_config
 
     config = read_run_config(run_dir)
     units = unit_statuses(run_dir, config)

@@ -8,12 +8,13 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from medadapt.study.config import StudyConfig, config_to_dict, load_config, parse_config
+from medadapt.study.config import StudyConfig, config_to_dict, load_config
 from medadapt.study.errors import StudyError
 from medadapt.study.executors import run_local, run_ray
 from medadapt.study.growth import Subset, keep_models, only_models, restrict
 from medadapt.study.manifest import MANIFEST_FILE, write_manifest
 from medadapt.study.preflight import preflight
+from medadapt.study.run_config import STUDY_FILE, read_run_config
 from medadapt.study.run_logging import attach_run_log
 from medadapt.study.store_check import repair_store
 from medadapt.study.store_files import write_text_atomic
@@ -21,22 +22,7 @@ from medadapt.study.study_plan import plan_waves
 
 log = logging.getLogger("medadapt.study")
 
-STUDY_FILE = "study.yaml"
 
-
-def read_run_config(run_dir: Path) -> StudyConfig:
-    """The resolved config a run directory was made with."""
-    path = Path(run_dir) / STUDY_FILE
-    if not path.is_file():
-        raise StudyError(f"{run_dir} is not a study run directory (no {STUDY_FILE})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise StudyError(f"{path}{where}: the run's study file is damaged ({getattr(exc, 'problem', None) or exc}); "
-                         "`medadapt run` with the study's config rebuilds it from manifest.json") from None
-    return parse_config(data, source=str(path), base=path.parent)
 
 
 def prepare_run_dir(run_dir: Path, config: StudyConfig) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medadapt.study.errors import StudyError
+from medadapt.study.task_splits import TaskSplits
 
 if TYPE_CHECKING:
     from medadapt.study.config import StudyConfig
@@ -16,18 +16,6 @@ if TYPE_CHECKING:
 CARVE_SEED = 0
 CARVE_TRAIN = 10
 CARVE_VAL_FRACTION = 0.2
-
-
-@dataclass
-class TaskSplits:
-    """Examples of one task, ready for a study."""
-
-    task: str
-    train: list[Any]
-    val: list[Any]
-    test: list[Any]
-    carved: list[str] = field(default_factory=list)
-    filtered: dict[str, int] = field(default_factory=dict)
 
 
 def _load(task: str, data_dir: Path, split: str, study_compat: bool) -> Any | None:

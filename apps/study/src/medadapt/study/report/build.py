@@ -312,8 +312,8 @@ def build_report(run_dir: Path, *, console: Console | None = None, allow_partial
     from medadapt.study.report.figures import write_figures
     from medadapt.study.report.headline_files import write_headline_csv
     from medadapt.study.report.html import write_html
+    from medadapt.study.run_config import read_run_config
     from medadapt.study.run_logging import attach_run_log
-    from medadapt.study.runner import read_run_config
     from medadapt.study.store_files import sweep_temp_files
 
     run_dir = Path(run_dir)
