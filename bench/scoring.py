@@ -4,7 +4,7 @@ Compares, on the same prompts and the same option ids (the study's bare letters 
   1. HFAdapter.score_options, batch 1, no prefix reuse;
   2. HFAdapter.score_options, batched (length-sorted, left padded, last position only);
   3. the same with the KV cache of the shared 3-shot prefix computed once and reused;
-  4. the study's way (STUDY.md §5.4): HF `generate` one example at a time with max_new_tokens=1, `bad_words_ids`
+  4. the study's way (docs/protocol.md#constrained-decoding): HF `generate` one example at a time with max_new_tokens=1, `bad_words_ids`
      for every non-option id, EOS blanked in scores[0], softmax, gather, argmax.
 Asserts identical predictions, prints ratios against the study's way, and rewrites `## models` in BENCHMARKS.md.
 

@@ -1,4 +1,4 @@
-"""Answer extraction: the study's rule exactly (STUDY.md §5.3, [verified] examples) and the corrected strict rule."""
+"""Answer extraction: the study's rule exactly (docs/protocol.md#answer-extraction) and the corrected strict rule."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def test_hf_slow_study_policy_is_the_exact_piece_or_unk(hf_slow: object) -> None
     tokens = dec.option_token_ids(hf_slow, [*LETTERS, "Z"], prompt_tail="Answer:", policy="study")
     for label, ids in zip(LETTERS, tokens.ids, strict=False):
         assert len(ids) == 1 and hf_slow.convert_ids_to_tokens(ids[0]) == label
-    assert tokens.ids[-1] == (hf_slow.unk_token_id,)  # STUDY.md §5.4: an unknown label scores <unk>
+    assert tokens.ids[-1] == (hf_slow.unk_token_id,)  # docs/protocol.md#constrained-decoding: an unknown label scores <unk>
     assert hf_slow.convert_ids_to_tokens(hf_slow.unk_token_id) == "<unk>"
 
 

@@ -1,4 +1,4 @@
-"""LLaVA LoRA (§7.4) on medadapt-models' tiny LLaVA with real VQA-RAD images."""
+"""LLaVA LoRA (docs/protocol.md#vlm-fine-tuning) on medadapt-models' tiny LLaVA with real VQA-RAD images."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Few-shot selection: the study's seeded random draw (STUDY.md §2.4) and TF-IDF nearest neighbours."""
+"""Few-shot selection: the study's seeded random draw (docs/protocol.md#few-shot-demonstrations) and TF-IDF nearest neighbours."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The study's prompt grammar (STUDY.md §3.1): seed table, rendered queries, space size, YAML round trip."""
+"""The study's prompt grammar (docs/protocol.md#prompt-grammar): seed table, rendered queries, space size, YAML round trip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from medadapt.prompts import PromptFormat, enumerate_formats, format_space_size, sample_format
 from medadapt.prompts.format_pools import OPTION_SPACES, SEPARATORS, SPACES
 
-# STUDY.md §3.1 [verified] table: seed -> (space, sep, o_space, f_case, q_desc, o_desc, wrapper, a_desc).
+# The study's verified seed table (docs/protocol.md#prompt-grammar): seed -> (space, sep, o_space, f_case, q_desc, o_desc, wrapper, a_desc).
 SEED_TABLE = {
     0: (" ", " - ", "; ", "upper", "Question", "Options", "{x} )", "The answer is"),
     1: ("\n\n", " -- ", "\n\n", "upper", "", "Options", "{x} )", "The answer is"),

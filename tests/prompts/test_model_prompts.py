@@ -1,4 +1,4 @@
-"""Model-default styles (STUDY.md §3.4, §3.6), chat formatting (§3.5), bugs 5–7 of §10, SFT targets (§3.7)."""
+"""Model-default styles (docs/protocol.md#model-default-prompt-styles), chat formatting, defects 5–7, SFT targets."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Loaders of tasks with no data here (credentialed or too large), on small files written in each release's format.
 
-Every fixture below is synthetic: tiny files in the exact published layout (STUDY.md §2, §2.5), invented rows.
+Every fixture below is synthetic: tiny files in the exact published layout (docs/protocol.md#datasets-and-tasks), invented rows.
 """
 
 from __future__ import annotations

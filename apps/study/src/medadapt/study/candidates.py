@@ -1,4 +1,4 @@
-"""Prompt candidates (STUDY.md §4.1) and the choice of the best one on validation (§4.2: strict '>', grid order)."""
+"""Prompt candidates (docs/protocol.md#model-specific-prompt-selection) and the choice of the best one on validation (strict '>', grid order)."""
 
 from __future__ import annotations
 

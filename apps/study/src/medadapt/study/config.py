@@ -114,7 +114,7 @@ class Race(_Strict):
 
 
 class PromptSelection(_Strict):
-    """Default prompt only, or model-specific selection on validation (STUDY.md §4)."""
+    """Default prompt only, or model-specific selection on validation (docs/protocol.md#model-specific-prompt-selection)."""
 
     mode: Literal["default", "model-specific"] = "default"
     n_formats: Int = Field(default=10, ge=0, le=1000, description="grammar samples (seeds 0..n-1) besides the default")
@@ -200,7 +200,7 @@ class StudyConfig(_Strict):
     finetune: FineTune = Field(default_factory=FineTune)
     statistics: Statistics = Field(default_factory=Statistics)
     limits: Limits = Field(default_factory=Limits)
-    study_compat: Bool = Field(default=False, description="reproduce the study's prompt bugs (STUDY.md §10 5–7)")
+    study_compat: Bool = Field(default=False, description="reproduce the study's prompt bugs (docs/protocol.md#defects-of-the-original-by-number, 5–7)")
     option_policy: Literal["variants", "study"] = "variants"
     extraction: Literal["strict", "study"] = "strict"
     execution: Execution = Field(default_factory=Execution, description="how every model runs unless it says")

@@ -1,5 +1,5 @@
 """Optional fine-tuning: a LoRA sweep of both models of every pair (medadapt-finetune), then evaluation of the best
-trial zero-shot on the test split, as the study's §5 regime."""
+trial zero-shot on the test split, as the study's regime (docs/protocol.md#fine-tuning)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class Wave:
 
 
 def counterparts_of(config: StudyConfig, general: ModelRef) -> list[ModelRef]:
-    """Every medical counterpart of a general model (all of them: the study used only the first, bug §10.2)."""
+    """Every medical counterpart of a general model (all of them: the study used only the first, docs/protocol.md#medopt)."""
     found: dict[str, ModelRef] = {}
     for pair in config.pairs:
         if pair.general.label == general.label:

@@ -49,7 +49,7 @@ def load_task_splits(
     val_seed: int,
     study_compat: bool,
 ) -> TaskSplits:
-    """Load train/val/test; carve missing train/val from test with a fixed seed; subsample validation (§4.2)."""
+    """Load train/val/test; carve missing train/val from test with a fixed seed; subsample validation (docs/protocol.md#model-specific-prompt-selection)."""
     import numpy as np
 
     test_data = _load(task, data_dir, "test", study_compat)
