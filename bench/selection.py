@@ -9,7 +9,7 @@
    whether the race picked the exhaustive winner, and the validation-accuracy gap when it did not. Wall time is
    the exhaustive run's measured seconds per prompt of that cell times the prompts each strategy scores.
 Rewrites `## selection` in BENCHMARKS.md unless --no-write.
-Run: python bench/selection.py [--run-dir DIR] [--val-items 150] [--orders 200] [--no-write]
+Run: python bench/selection.py [--run-dir DIR] [--val-items 150] [--orders 200] [--no-write] [--replay-only]
 """
 
 from __future__ import annotations
@@ -135,8 +135,13 @@ def table(rows: list[dict[str, Any]], seconds_per_prompt: float, schedule: RaceS
     lines += [
         "",
         f"All cells: {total_race:,.0f} of {total_ex:,} forward passes (**{total_race / total_ex:.3f}** of exhaustive); "
-        f"estimated wall time {total_race * seconds_per_prompt / 60:.1f} min vs {total_ex * seconds_per_prompt / 60:.1f} "
-        f"min exhaustive ({seconds_per_prompt * 1000:.0f} ms per prompt measured in the recording run).",
+        + (
+            f"estimated wall time {total_race * seconds_per_prompt / 60:.1f} min vs "
+            f"{total_ex * seconds_per_prompt / 60:.1f} min exhaustive ({seconds_per_prompt * 1000:.0f} ms per prompt "
+            "measured in the recording run)."
+            if seconds_per_prompt
+            else "wall time not estimated (no timed recording in this run directory)."
+        ),
         f"Cells whose race picks the exhaustive winner in ≥ 90% of {orders} item orders: {cells_ok} of {len(rows)}; "
         f"largest validation-accuracy gap of a chosen candidate: {100 * max(r['max_gap'] for r in rows):.2f} points.",
         f"Race: first block {schedule.first_block} items, growth {schedule.growth}, alpha {schedule.alpha} "
@@ -163,10 +168,11 @@ def main() -> None:
     parser.add_argument("--first-block", type=int, default=32)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--replay-only", action="store_true", help="replay what the run directory holds, record nothing")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}: this benchmark needs ../shared/data")
-    seconds = record(args.run_dir, args.data, args.val_items)
+    seconds = 0.0 if args.replay_only else record(args.run_dir, args.data, args.val_items)
     recorded = cells(args.run_dir)
     prompts = sum(c["matrix"].size for c in recorded)
     timings = json.loads((args.run_dir / "bench-timing.json").read_text()) if (args.run_dir / "bench-timing.json").is_file() else {}
