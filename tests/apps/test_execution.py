@@ -135,3 +135,10 @@ def test_a_model_listed_twice_must_have_one_entry(tmp_path: Path) -> None:
         parse_config(data, source="test", base=tmp_path)
     data["pairs"][1]["general"] = data["pairs"][0]["general"]
     assert len(parse_config(data, source="test", base=tmp_path).models()) == 3
+
+
+def test_flamingo_takes_its_precision_and_batch_size() -> None:
+    from medadapt.study.execution import Execution, adapter_options
+
+    options = adapter_options(Execution(dtype="bfloat16", batch_size=8), "flamingo", "med-flamingo-9b")
+    assert options == {"dtype": "bfloat16", "batch_size": 8}

@@ -22,11 +22,11 @@ BUILTIN_OPTIONS: dict[str, frozenset[str]] = {
     "hf": frozenset({"dtype", "device_map", "quantization", "attn_implementation", "max_batch_tokens"}),
     "llava": frozenset({"dtype", "device_map", "max_batch_tokens"}),
     "vllm": frozenset({"dtype", "quantization", "tensor_parallel_size", "max_model_len", "gpu_memory_utilization"}),
-    "flamingo": frozenset(),
+    "flamingo": frozenset({"dtype"}),
     "chain": frozenset(),
 }
 # Adapters with their own forward batch size (vLLM schedules its own batches).
-_ADAPTER_BATCH = frozenset({"hf", "llava"})
+_ADAPTER_BATCH = frozenset({"hf", "llava", "flamingo"})
 # bitsandbytes modes of the transformers adapter; vLLM takes its own method names (awq, gptq, fp8, ...).
 HF_QUANTIZATION = ("8bit", "4bit")
 
