@@ -201,6 +201,55 @@ _V0_IMAGE_SIZE, _V0_PATCH_SIZE = 64, 4
 _V0_CONTEXT_LENGTH = 2048
 
 
+def _save_tiny_llava(
+    tmp: Path,
+    tokenizer: Any,
+    *,
+    marker: str,
+    image_size: int,
+    patch_size: int,
+    context_length: int | None,
+    vision_feature_layer: int,
+    chat_template: str | None,
+    seed: int,
+) -> None:
+    """A random LLaVA over the tiny CLIP tower and `tokenizer`, with its processor, saved into `tmp`."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    text_config = _text_config("llama", tokenizer)
+    if context_length is not None:
+        text_config.max_position_embeddings = int(context_length)
+        tokenizer.model_max_length = int(context_length)
+    config = LlavaConfig(  # type: ignore[call-arg]
+        vision_config=tiny_clip_vision_config(image_size, patch_size),
+        text_config=text_config,
+        image_token_index=tokenizer.convert_tokens_to_ids(marker),
+        # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
+        # "default" drops the CLS feature and num_additional_image_tokens=1 tells the processor so.
+        vision_feature_select_strategy="default",
+        vision_feature_layer=vision_feature_layer,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = _random_model(LlavaForConditionalGeneration, config, seed)
+    image_processor = _pil_clip_image_processor()(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        do_convert_rgb=True,
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token=marker,
+        chat_template=chat_template,
+    )
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+
+
 def build_tiny_llava(out_dir: str | Path, seed: int = 0, *, layout: LlavaLayout = "hf") -> Path:
     """Write (once) a random-init LLaVA with processor to `out_dir`.
 
@@ -218,41 +267,12 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0, *, layout: LlavaLayout 
     image_size, patch_size = (_V0_IMAGE_SIZE, _V0_PATCH_SIZE) if v0 else (32, 8)
 
     def build(tmp: Path) -> None:
-        from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-
         tokenizer = train_tiny_tokenizer(extra_special=_V0_TOKENS if v0 else (IMAGE_TOKEN,))
-        text_config = _text_config("llama", tokenizer)
-        if v0:
-            text_config.max_position_embeddings = _V0_CONTEXT_LENGTH
-            tokenizer.model_max_length = _V0_CONTEXT_LENGTH
-        config = LlavaConfig(  # type: ignore[call-arg]
-            vision_config=tiny_clip_vision_config(image_size, patch_size),
-            text_config=text_config,
-            image_token_index=tokenizer.convert_tokens_to_ids(marker),
-            # "full" makes the processor expand <image> to 16 tokens while the tower yields 17 features;
-            # "default" drops the CLS feature and num_additional_image_tokens=1 tells the processor so.
-            vision_feature_select_strategy="default",
-            vision_feature_layer=-2 if v0 else -1,
-            pad_token_id=tokenizer.pad_token_id,
+        _save_tiny_llava(
+            tmp, tokenizer, marker=marker, image_size=image_size, patch_size=patch_size,
+            context_length=_V0_CONTEXT_LENGTH if v0 else None, vision_feature_layer=-2 if v0 else -1,
+            chat_template=None if v0 else CHATML_TEMPLATE, seed=seed,
         )
-        model = _random_model(LlavaForConditionalGeneration, config, seed)
-        image_processor = _pil_clip_image_processor()(
-            size={"shortest_edge": image_size},
-            crop_size={"height": image_size, "width": image_size},
-            do_convert_rgb=True,
-        )
-        processor = LlavaProcessor(
-            image_processor=image_processor,
-            tokenizer=tokenizer,
-            patch_size=patch_size,
-            vision_feature_select_strategy="default",
-            num_additional_image_tokens=1,
-            image_token=marker,
-            chat_template=None if v0 else CHATML_TEMPLATE,
-        )
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
 
     return build_once(Path(out_dir), recipe, build)
 
@@ -414,40 +434,11 @@ def build_stand_in_llava(
     }
 
     def build(tmp: Path) -> None:
-        from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-
         tokenizer = train_tiny_tokenizer((image_token, *extra_special), corpus=corpus, vocab_size=vocab_size)
         tokenizer.chat_template = None
-        tokenizer.model_max_length = int(context_length)
-        text_config = _text_config("llama", tokenizer)
-        text_config.max_position_embeddings = int(context_length)
-        size = side * patch
-        vision_config = CLIPVisionConfig(
-            image_size=size, patch_size=patch, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, projection_dim=32,
+        _save_tiny_llava(
+            tmp, tokenizer, marker=image_token, image_size=side * patch, patch_size=patch,
+            context_length=context_length, vision_feature_layer=-1, chat_template=None, seed=seed,
         )
-        config = LlavaConfig(  # type: ignore[call-arg]
-            vision_config=vision_config,
-            text_config=text_config,
-            image_token_index=tokenizer.convert_tokens_to_ids(image_token),
-            vision_feature_select_strategy="default",
-            vision_feature_layer=-1,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        model = _random_model(LlavaForConditionalGeneration, config, seed)
-        image_processor = _pil_clip_image_processor()(
-            size={"shortest_edge": size}, crop_size={"height": size, "width": size}, do_convert_rgb=True
-        )
-        processor = LlavaProcessor(
-            image_processor=image_processor,
-            tokenizer=tokenizer,
-            patch_size=patch,
-            vision_feature_select_strategy="default",
-            num_additional_image_tokens=1,
-            image_token=image_token,
-        )
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
 
     return build_once(Path(out_dir), recipe, build)
