@@ -35,6 +35,30 @@ def test_torn_tail_is_cut_and_ignored(tmp_path: Path) -> None:
     assert [r["a"] for r in read_jsonl(path)] == [1, 2, 4]
 
 
+def test_appended_batches_are_readable_at_once_and_fsynced_by_interval_and_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill loses nothing written (each batch is flushed); fsync waits for the interval or the close."""
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    path = tmp_path / "p.jsonl"
+    with JsonlAppender(path, sync_interval=3600.0) as out:
+        out.append([{"a": 1}])
+        out.append([{"a": 2}])
+        assert [r["a"] for r in read_jsonl(path)] == [1, 2]
+        assert synced == []
+    assert len(synced) == 1
+    with JsonlAppender(path, sync_interval=0.0) as out:
+        out.append([{"a": 3}])
+        out.append([{"a": 4}])
+        assert len(synced) == 3
+    assert len(synced) == 3  # nothing left unsynced at close
+    assert [r["a"] for r in read_jsonl(path)] == [1, 2, 3, 4]
+
+
 def test_torn_only_line(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_bytes(b'{"x"')

@@ -86,10 +86,10 @@ class PredictionCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.dir)
         try:
+            # No fsync: a file a machine crash leaves empty or short is read as misses (bad lines are skipped), and
+            # a miss only means scoring the batch again.
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
             Path(tmp).replace(self.dir / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -51,12 +51,12 @@ STAND_IN_VOCAB = 8192
 class RehearsalScale:
     """How much work each unit does in a rehearsal (the grid itself is never shrunk)."""
 
-    val_items: int = 2
+    val_items: int = 1
     test_items: int = 4
-    max_new_tokens: int = 4
+    max_new_tokens: int = 2
     max_epochs: int = 1
-    train_items: int = 4
-    finetune_batch_size: int = 4
+    train_items: int = 2
+    finetune_batch_size: int = 2
     n_resamples: int = 100
     # Stand-in windows: the registry's context_length / context_divisor (Llama-2's 4096 tokens → 2048), small enough
     # that the study's long notes (EHRNoteQA, n2c2) overflow the short-context models' windows.

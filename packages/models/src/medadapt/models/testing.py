@@ -349,6 +349,18 @@ def _corpus_digest(corpus: Sequence[str] | None) -> str | None:
     return hashlib.sha256("\n".join(corpus).encode("utf-8")).hexdigest()[:16]
 
 
+# A stand-in's trunk shapes no prompt, only the cost of scoring one: a rehearsal scores the paper's prompts at their
+# real lengths (up to thousands of tokens) tens of thousands of times, so the trunk is as small as a decoder gets.
+STAND_IN_TRUNK: dict[str, int] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 1,
+    "num_key_value_heads": 1,
+    "head_dim": 32,
+}
+
+
 def build_stand_in_lm(
     out_dir: str | Path,
     *,
@@ -379,6 +391,7 @@ def build_stand_in_lm(
         "corpus": _corpus_digest(corpus),
         "vocab_size": int(vocab_size),
         "seed": int(seed),
+        "trunk": STAND_IN_TRUNK,
         "version": _BUILD_VERSION,
     }
 
@@ -389,6 +402,7 @@ def build_stand_in_lm(
         tokenizer.chat_template = chat_template
         tokenizer.model_max_length = int(context_length)
         config = _text_config(family, tokenizer)
+        config.update(STAND_IN_TRUNK)
         config.max_position_embeddings = int(context_length)
         if family == "mistral":
             config.sliding_window = sliding_window
