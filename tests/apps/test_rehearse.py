@@ -105,11 +105,11 @@ def test_rehearsal_runs_the_whole_grid_and_records_its_overrides(tmp_path: Path)
     assert _rows(report) == _expected_rows(config)
     assert {row["verdict"] for row in report["comparisons"]} <= {"win", "tie", "loss"}
     record = json.loads((out / "rehearsal" / "rehearsal.json").read_text(encoding="utf-8"))
-    assert record["overrides"]["val_items"] == 2 and record["data"] == {"medqa": "synthetic", "ehrnoteqa": "synthetic"}
+    assert record["overrides"]["val_items"] == 1 and record["data"] == {"medqa": "synthetic", "ehrnoteqa": "synthetic"}
     assert record["stand_ins"]["biomedgpt-lm-7b"]["chat"] is False
     study = yaml.safe_load((out / "study.yaml").read_text(encoding="utf-8"))
     # Per-unit work shrinks, the grid does not.
-    assert study["prompt_selection"]["max_val_items"] == 2 and study["limits"]["max_test_items"] == 4
+    assert study["prompt_selection"]["max_val_items"] == 1 and study["limits"]["max_test_items"] == 4
     assert (study["prompt_selection"]["n_formats"], study["prompt_selection"]["n_shot_seeds"]) == (1, 2)
     plan = json.loads((out / "store" / "llama-2-7b-chat--medqa" / "plan.json").read_text(encoding="utf-8"))
     three_shot = [e for e in plan["entries"] if e["setting"] == "3-shot" and e["role"] == "own"]

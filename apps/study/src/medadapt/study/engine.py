@@ -169,41 +169,62 @@ def run_unit(
         if all(ex.id in done for ex in batch):
             if writer.lacks_prompts(key, [ex.id for ex in batch]):
                 prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
-                writer.add_batch([_prompt_record(p) for p in prompts], [])
+                writer.add_batch([prompt_record(p) for p in prompts], [])
             advance(len(batch))
             continue
         prompts = [builder.build(ex, unit.prompt, shots_for(ex)) for ex in batch]
         records = _from_cache(cache, key, batch, prompts)
         if records is None:
-            if unit.decoding == "constrained":
-                records = _score_batch(adapter, key, batch, prompts, option_tokens)
-            else:
-                records = _generate_batch(adapter, key, batch, prompts, unit)
+            records = compute_records(adapter, unit, [key] * len(batch), batch, prompts, option_tokens)
             if cache is not None:
-                cache.put(_entries(batch, prompts), records)
-        writer.add_batch([_prompt_record(p) for p in prompts], records)
+                cache.put(cache_entries(batch, prompts), records)
+        writer.add_batch([prompt_record(p) for p in prompts], records)
         advance(len(batch))
     return key
 
 
-def _prompt_record(prompt: Any) -> dict[str, Any]:
+def prompt_record(prompt: Any) -> dict[str, Any]:
+    """A rendered prompt as the store keeps it."""
     return {"hash": prompt.hash, "text": prompt.text, "images": list(prompt.images)}
 
 
-def _entries(batch: Sequence[Any], prompts: Sequence[Any]) -> list[str]:
+def cache_entries(batch: Sequence[Any], prompts: Sequence[Any]) -> list[str]:
+    """The prediction-cache entry of each item of a batch."""
     return [entry_id(p.hash, ex.letters, ex.answer) for ex, p in zip(batch, prompts, strict=True)]
+
+
+def compute_records(
+    adapter: Any,
+    unit: UnitSpec,
+    keys: Sequence[str],
+    batch: Sequence[Any],
+    prompts: Sequence[Any],
+    option_tokens: OptionTokenCache,
+) -> list[dict[str, Any]]:
+    """Score or generate one batch (`keys[i]`: the run key row i is stored under; the rows may belong to several
+    units that decode alike, e.g. packed validation units)."""
+    if unit.decoding == "constrained":
+        return _score_batch(adapter, keys, batch, prompts, option_tokens)
+    return _generate_batch(adapter, keys, batch, prompts, unit)
 
 
 def _from_cache(cache: PredictionCache | None, key: str, batch: list[Any], prompts: list[Any]) -> Any:
     """The batch's records rebuilt from the shared cache, or None unless every item is there."""
     if cache is None:
         return None
-    outputs = [cache.get(e) for e in _entries(batch, prompts)]
+    outputs = [cache.get(e) for e in cache_entries(batch, prompts)]
     if any(o is None for o in outputs):
         return None
+    return records_from_outputs([key] * len(batch), batch, prompts, outputs)
+
+
+def records_from_outputs(
+    keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], outputs: Sequence[dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """Store records rebuilt from cached model outputs (each item's key, id, gold and group are this run's)."""
     return [
         _record(key, ex, p, o["pred"], o["status"], {k: o[k] for k in ("logprobs", "text") if k in o})
-        for ex, p, o in zip(batch, prompts, outputs, strict=True)
+        for key, ex, p, o in zip(keys, batch, prompts, outputs, strict=True)
         if o is not None
     ]
 
@@ -222,7 +243,9 @@ def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, 
     }
 
 
-def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], cache: OptionTokenCache) -> list[dict[str, Any]]:
+def _score_batch(
+    adapter: Any, keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], cache: OptionTokenCache
+) -> list[dict[str, Any]]:
     import numpy as np
 
     from medadapt.models.adapter_io import best_option
@@ -231,7 +254,7 @@ def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], c
     result = adapter.score_options([_model_input(p) for p in prompts], tokens)
     logprobs = np.asarray(result.logprobs, dtype=np.float64)
     records = []
-    for row, (example, prompt) in enumerate(zip(batch, prompts, strict=True)):
+    for row, (key, example, prompt) in enumerate(zip(keys, batch, prompts, strict=True)):
         status = result.status[row]
         n = len(example.options)
         values = logprobs[row, :n]
@@ -241,13 +264,15 @@ def _score_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], c
     return records
 
 
-def _generate_batch(adapter: Any, key: str, batch: list[Any], prompts: list[Any], unit: UnitSpec) -> list[dict[str, Any]]:
+def _generate_batch(
+    adapter: Any, keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], unit: UnitSpec
+) -> list[dict[str, Any]]:
     from medadapt.decoding import extract_answer
 
     stop = list(prompts[0].stop) if prompts else []
     generations = adapter.generate([_model_input(p) for p in prompts], unit.max_new_tokens, stop)
     records = []
-    for example, prompt, generation in zip(batch, prompts, generations, strict=True):
+    for key, example, prompt, generation in zip(keys, batch, prompts, generations, strict=True):
         text = generation.text
         pred = None
         if generation.status == "ok":

@@ -15,6 +15,7 @@ from medadapt.study.errors import StudyError
 from medadapt.study.execution import Execution, adapter_options, resolve_engine, result_identity
 from medadapt.study.growth import keep_previous_entries
 from medadapt.study.model_identity import model_identity, resolve_spec
+from medadapt.study.packed_units import PackedUnit, packs, run_packed
 from medadapt.study.prediction_cache import cache_root as prediction_cache_root
 from medadapt.study.selection import select_prompt
 from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
@@ -333,6 +334,14 @@ def run_model_task(
                         grid = knn_choices(grid)
                     chosen = grid[0]
                     if len(grid) > 1:
+                        if selection.strategy == "exhaustive" and packs(len(splits.val), batch_size):
+                            packed = [
+                                PackedUnit(unit("val", setting.shots, decoding, c, ref.label), splits.val,
+                                           picker.for_seed(c.shot_seed))
+                                for c in grid
+                            ]
+                            run_packed(adapter, packed, writer, batch_size=batch_size, builder=builder,
+                                       option_tokens=option_tokens, cache_root=cache_root)
                         step = progress(f"select {where}", len(grid) * len(splits.val))
 
                         def score(
