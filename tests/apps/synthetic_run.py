@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from medadapt.study.config import parse_config
-from medadapt.study.runner import STUDY_FILE
-from medadapt.study.store import ShardWriter, shard_name, write_shard_plan
+from medadapt.study.run_dir import STUDY_FILE, shard_name
+from medadapt.study.shard_plan import parse_plan, write_shard_plan
+from medadapt.study.store import ShardWriter
 
 PAIRS = [("gen-a", "med-a"), ("gen-b", "med-b")]
 TASKS = ["task-x", "task-y"]
@@ -64,6 +65,7 @@ def make_synthetic_run(
                     entries.append({"setting": "zero-shot", "shots": 0, "decoding": "constrained", "role": role,
                                     "counterpart": counterpart, "key": key, "choice": {}, "choice_label": "default",
                                     "candidates": candidates})
-            write_shard_plan(run_dir, shard, {"model": ref.label, "task": task, "role": "own", "entries": entries,
-                                              "carved": [], "filtered": {}, "n_test": N_ITEMS, "n_val": 0, "n_train": 0})
+            plan = {"model": ref.label, "task": task, "role": "own", "entries": entries, "carved": [], "filtered": {},
+                    "n_test": N_ITEMS, "n_val": 0, "n_train": 0}
+            write_shard_plan(run_dir, shard, parse_plan(plan))
     return run_dir

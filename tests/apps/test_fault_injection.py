@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from medadapt.study.cli import app
 from medadapt.study.config import parse_config
 from medadapt.study.errors import StudyError
-from medadapt.study.store import shard_name
+from medadapt.study.run_dir import shard_name
 
 from .synthetic_run import N_ITEMS, make_synthetic_run
 

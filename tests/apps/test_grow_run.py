@@ -18,7 +18,8 @@ from medadapt.study.cli import app
 from medadapt.study.config import config_to_dict, parse_config
 from medadapt.study.demo import packaged_path
 from medadapt.study.errors import StudyError
-from medadapt.study.growth import HISTORY_FILE, parse_only
+from medadapt.study.growth import parse_only
+from medadapt.study.run_dir import HISTORY_FILE
 from medadapt.study.runner import execute_study, read_run_config
 from medadapt.study.store import read_store
 

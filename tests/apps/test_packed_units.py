@@ -18,7 +18,8 @@ from medadapt.prompts import QAExample
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
 from medadapt.study.packed_units import PackedUnit, packs, run_packed
-from medadapt.study.store import PREDICTIONS_FILE, ShardWriter
+from medadapt.study.run_dir import PREDICTIONS_FILE
+from medadapt.study.store import ShardWriter
 
 QUESTIONS = [
     QAExample(f"v{i}", "mmlu_anatomy", "validation", f"Which organ number {i} pumps blood?", ("heart", "liver", "lung"),

@@ -13,7 +13,7 @@ from medadapt.study.config import parse_config
 from medadapt.study.demo import demo_config
 from medadapt.study.errors import StudyError
 from medadapt.study.executors import run_ray
-from medadapt.study.run_logging import LOG_NAME
+from medadapt.study.run_dir import log_file
 from medadapt.study.runner import prepare_run_dir
 from medadapt.study.study_plan import plan_waves
 
@@ -41,6 +41,6 @@ def test_ray_job_gets_the_gpus_its_model_asks_for(tiny_models: tuple[Path, Path]
             run_ray(plan_waves(too_many, tmp_path / "other", split_tasks=True), "local", Console(quiet=True))
     finally:
         ray.shutdown()
-    log = (run_dir / "logs" / LOG_NAME).read_text(encoding="utf-8")
+    log = log_file(run_dir).read_text(encoding="utf-8")
     gpus = {m.group(1): len(m.group(2).split(",")) for m in re.finditer(r"ray job (\S+) on \S+: GPUs \[([^\]]*)\]", log)}
     assert gpus == {"tiny-general": 2, "tiny-medical": 1}

@@ -13,7 +13,8 @@ from rich.console import Console
 from medadapt.study.config import ModelRef, parse_config
 from medadapt.study.model_identity import resolve_spec
 from medadapt.study.model_job import candidates_of, skip_reason
-from medadapt.study.store import PREDICTIONS_FILE, STORE_DIR, read_shard_plan, shard_name
+from medadapt.study.run_dir import PREDICTIONS_FILE, STORE_DIR, shard_name
+from medadapt.study.shard_plan import Variant, read_shard_plan
 
 from .synthetic_run import make_synthetic_run
 
@@ -61,12 +62,12 @@ def test_skipped_tasks_and_default_only_selection_in_a_run(tiny_models: tuple[Pa
     general_plan = read_shard_plan(run_dir, shard_name("tiny-general", "mmlu_anatomy"))
     medical_plan = read_shard_plan(run_dir, shard_name("tiny-medical", "mmlu_anatomy"))
     assert general_plan is not None and medical_plan is not None
-    own = [e for e in general_plan["entries"] if e["role"] == "own"]
-    assert own and all(e["candidates"] == [] and e["choice_label"] == "default" for e in own)
-    assert [c["label"] for c in medical_plan["entries"][0]["candidates"]] == ["default", "format 0"]
+    own = [e for e in general_plan.entries if e.variant == Variant.OWN]
+    assert own and all(e.candidates == [] and e.choice_label == "default" for e in own)
+    assert [c["label"] for c in medical_plan.entries[0].candidates] == ["default", "format 0"]
     # The general model still runs pubmedqa (its own accuracy), without medopt against the skipped counterpart.
     plan = read_shard_plan(run_dir, shard_name("tiny-general", "pubmedqa"))
-    assert plan is not None and {e["role"] for e in plan["entries"]} == {"own"}
+    assert plan is not None and {e.variant for e in plan.entries} == {Variant.OWN}
     # Each model was loaded once for all its tasks (the local executor's job is the model).
     log = (run_dir / "logs" / "study.log").read_text(encoding="utf-8")
     assert log.count("loading model tiny-general ") == 1 and log.count("loading model tiny-medical ") == 1

@@ -10,7 +10,9 @@ from medadapt.study.config import StudyConfig
 from medadapt.study.errors import StudyError
 from medadapt.study.model_identity import resolve_spec
 from medadapt.study.model_job import skip_reason
-from medadapt.study.store import StoreView, read_shard_plan, read_store, shard_name
+from medadapt.study.run_dir import shard_name
+from medadapt.study.shard_plan import CellKey, PlanEntry, ShardPlan, Variant, read_shard_plan
+from medadapt.study.store import StoreView, read_store
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Cell:
     task: str
     setting: str
     decoding: str
-    variant: str  # "own prompts" | "medopt" | "fine-tuned"
+    variant: Variant
     general_result: ModelResult
     medical_result: ModelResult
     overlong: dict[str, Any] = field(default_factory=dict)  # too-long counts and what the policy did with them
@@ -74,15 +76,16 @@ class StudyResults:
     duplicates: int = 0
 
 
-def _result(view: StoreView, model: str, entry: dict[str, Any]) -> ModelResult | None:
-    records = view.records(entry["key"])
+def _result(view: StoreView, model: str, entry: PlanEntry) -> ModelResult | None:
+    """A model's stored test predictions of one plan entry, or None when none are stored."""
+    records = view.records(entry.key)
     if not records:
         return None
     ids = tuple(sorted(records))
     return ModelResult(
         model=model,
-        key=entry["key"],
-        choice_label=entry["choice_label"],
+        key=entry.key,
+        choice_label=entry.choice_label,
         ids=ids,
         correct=tuple(bool(records[i]["correct"]) for i in ids),
         groups=tuple(records[i].get("group") for i in ids),
@@ -94,7 +97,7 @@ TOO_LONG = "too_long"
 
 
 def paired_cell(
-    general: str, medical: str, task: str, setting: str, decoding: str, variant: str,
+    general: str, medical: str, task: str, setting: str, decoding: str, variant: Variant,
     general_result: ModelResult, medical_result: ModelResult, policy: str,
 ) -> Cell:
     """A cell of two aligned results; over-long items are counted, and with policy "exclude" left out for both
@@ -121,12 +124,6 @@ def _common_items(a: ModelResult, b: ModelResult) -> tuple[ModelResult, ModelRes
     return a.without(frozenset(a.ids) - common), b.without(frozenset(b.ids) - common)
 
 
-def _own_entries(plan: dict[str, Any] | None, role: str = "own") -> dict[tuple[str, str], dict[str, Any]]:
-    if plan is None:
-        return {}
-    return {(e["setting"], e["decoding"]): e for e in plan["entries"] if e["role"] == role}
-
-
 def _spec_or_none(ref: Any) -> Any:
     """The model's spec for its skip rules; None when it no longer resolves (a report never fails on that)."""
     try:
@@ -135,11 +132,26 @@ def _spec_or_none(ref: Any) -> Any:
         return None
 
 
+Plans = dict[tuple[str, str], ShardPlan | None]
+"""Each (model label, task) of the study with its shard plan, None when the shard has not finished."""
+
+
 def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
     """Read every shard plan of the study and pair the medical and general results cell by cell."""
     view = read_store(run_dir)
     results = StudyResults(records=sum(len(v) for v in view.predictions.values()), duplicates=view.duplicates)
-    plans: dict[tuple[str, str], dict[str, Any] | None] = {}
+    plans, skips = _read_plans(run_dir, config, results)
+    _model_results(view, plans, results)
+    results.notes = sorted(set(results.notes))
+    _pair_cells(view, config, plans, skips, results)
+    results.cells.extend(collect_finetune_cells(run_dir, config, view))
+    _set_aside_empty_cells(results)
+    return results
+
+
+def _read_plans(run_dir: Path, config: StudyConfig, results: StudyResults) -> tuple[Plans, dict[tuple[str, str], str]]:
+    """Every (model, task) plan, and why a model skips a task; notes unfinished shards and carved splits."""
+    plans: Plans = {}
     skips: dict[tuple[str, str], str] = {}
     for ref in config.models():
         spec = _spec_or_none(ref)
@@ -147,47 +159,40 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
             reason = skip_reason(spec, task) if spec is not None else None
             if reason is not None:
                 skips[(ref.label, task)] = reason
-            plan = read_shard_plan(run_dir, shard_name(ref.label, task))
-            plans[(ref.label, task)] = plan
-            if plan is None:
-                if reason is None:
-                    results.notes.append(f"{ref.label} on {task} has not finished; its cells are missing")
-                continue
-            if plan.get("carved"):
+            plan = plans[(ref.label, task)] = read_shard_plan(run_dir, shard_name(ref.label, task))
+            if plan is None and reason is None:
+                results.notes.append(f"{ref.label} on {task} has not finished; its cells are missing")
+            if plan is not None and plan.carved:
                 results.notes.append(
-                    f"{task}: no {' or '.join(plan['carved'])} split on disk; carved from the test file (seed 0)"
+                    f"{task}: no {' or '.join(plan.carved)} split on disk; carved from the test file (seed 0)"
                 )
-            for entry in plan["entries"]:
-                if entry["role"] != "own":
-                    continue
-                result = _result(view, ref.label, entry)
-                if result is not None:
-                    results.accuracies.append(
-                        {
-                            "model": ref.label,
-                            "task": task,
-                            "setting": entry["setting"],
-                            "decoding": entry["decoding"],
-                            "prompt": entry["choice_label"],
-                            "n": len(result.ids),
-                            "correct": sum(result.correct),
-                            "accuracy": result.accuracy,
-                            "too_long": len(result.too_long),
-                        }
-                    )
-                if entry["candidates"]:
-                    results.selections.append(
-                        {
-                            "model": ref.label,
-                            "task": task,
-                            "setting": entry["setting"],
-                            "decoding": entry["decoding"],
-                            "chosen": entry["choice_label"],
-                            "candidates": entry["candidates"],
-                            "selection": entry.get("selection"),
-                        }
-                    )
-    results.notes = sorted(set(results.notes))
+    return plans, skips
+
+
+def _model_results(view: StoreView, plans: Plans, results: StudyResults) -> None:
+    """Each model's own-prompt accuracy per cell and its prompt-selection evidence."""
+    for (model, task), plan in plans.items():
+        for entry in plan.entries if plan is not None else ():
+            if entry.variant != Variant.OWN:
+                continue
+            where = {"model": model, "task": task, "setting": entry.setting, "decoding": entry.decoding}
+            result = _result(view, model, entry)
+            if result is not None:
+                results.accuracies.append({
+                    **where, "prompt": entry.choice_label, "n": len(result.ids), "correct": sum(result.correct),
+                    "accuracy": result.accuracy, "too_long": len(result.too_long),
+                })
+            if entry.candidates:
+                results.selections.append({
+                    **where, "chosen": entry.choice_label, "candidates": entry.candidates,
+                    "selection": entry.selection,
+                })
+
+
+def _pair_cells(
+    view: StoreView, config: StudyConfig, plans: Plans, skips: dict[tuple[str, str], str], results: StudyResults
+) -> None:
+    """The own-prompt and medopt cells of every pair × task × setting × decoding both models have results for."""
     for pair in config.pairs:
         g, m = pair.general.label, pair.medical.label
         for task in config.tasks:
@@ -196,35 +201,27 @@ def collect_results(run_dir: Path, config: StudyConfig) -> StudyResults:
                 results.skipped.append({"general": g, "medical": m, "task": task, "reason": reason})
                 results.notes.append(f"{m} vs {g} on {task}: skipped ({reason})")
                 continue
-            general_own = _own_entries(plans.get((g, task)))
-            medical_own = _own_entries(plans.get((m, task)))
-            medopt = {
-                (e["setting"], e["decoding"]): e
-                for e in (plans.get((g, task)) or {"entries": []})["entries"]
-                if e["role"] == "medopt" and e["counterpart"] == m
+            general_plan, medical_plan = plans.get((g, task)), plans.get((m, task))
+            medical_own = medical_plan.by_cell(Variant.OWN) if medical_plan is not None else {}
+            general_by_variant = {
+                variant: general_plan.by_cell(variant, counterpart=m) if general_plan is not None else {}
+                for variant in (Variant.OWN, Variant.MEDOPT)
             }
-            for setting in config.settings:
-                if not setting.applies_to(task):
-                    continue
+            for setting in (s for s in config.settings if s.applies_to(task)):
                 for decoding in config.decodings:
-                    cell_key = (setting.name, decoding)
-                    med_entry = medical_own.get(cell_key)
-                    if med_entry is None:
+                    med_entry = medical_own.get((setting.name, decoding))
+                    medical_result = _result(view, m, med_entry) if med_entry is not None else None
+                    if medical_result is None:
                         continue
-                    medical_result = _result(view, m, med_entry)
-                    for variant, gen_entry in (("own prompts", general_own.get(cell_key)), ("medopt", medopt.get(cell_key))):
-                        if gen_entry is None or medical_result is None:
-                            continue
-                        general_result = _result(view, g, gen_entry)
+                    for variant, general_entries in general_by_variant.items():
+                        gen_entry = general_entries.get((setting.name, decoding))
+                        general_result = _result(view, g, gen_entry) if gen_entry is not None else None
                         if general_result is None:
                             continue
                         results.cells.append(paired_cell(
                             g, m, task, setting.name, decoding, variant, general_result, medical_result,
                             config.overlong,
                         ))
-    results.cells.extend(collect_finetune_cells(run_dir, config, view))
-    _set_aside_empty_cells(results)
-    return results
 
 
 MIN_PAIRED_ITEMS = 2  # a paired bootstrap needs two items
@@ -236,14 +233,18 @@ def _set_aside_empty_cells(results: StudyResults) -> None:
     for cell in (c for c in results.cells if len(c.general_result.ids) < MIN_PAIRED_ITEMS):
         results.uncompared.append({
             "general": cell.general, "medical": cell.medical, "task": cell.task, "setting": cell.setting,
-            "decoding": cell.decoding, "variant": cell.variant, **cell.overlong,
+            "decoding": cell.decoding, "variant": cell.variant.value, **cell.overlong,
         })
         results.notes.append(f"{cell.label} ({cell.variant}): not compared, {len(cell.general_result.ids)} item(s) "
                              f"left after {cell.overlong.get('excluded', 0)} too-long prompts were excluded")
     results.cells = [c for c in results.cells if len(c.general_result.ids) >= MIN_PAIRED_ITEMS]
 
 
-def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Any]:
+def _entries(plan: ShardPlan | None, variant: Variant) -> dict[CellKey, PlanEntry]:
+    return plan.by_cell(variant) if plan is not None else {}
+
+
+def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) -> list[Cell]:
     """Cells comparing the fine-tuned medical model with the fine-tuned general model."""
     from medadapt.study.finetune_phase import FT_SETTING, finetune_tasks, finetuned_label
 
@@ -254,8 +255,8 @@ def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) 
         g, m = pair.general.label, pair.medical.label
         for task in finetune_tasks(config):
             gl, ml = finetuned_label(g, task), finetuned_label(m, task)
-            general = _own_entries(read_shard_plan(run_dir, shard_name(gl, task)), role="fine-tuned")
-            medical = _own_entries(read_shard_plan(run_dir, shard_name(ml, task)), role="fine-tuned")
+            general = _entries(read_shard_plan(run_dir, shard_name(gl, task)), Variant.FINE_TUNED)
+            medical = _entries(read_shard_plan(run_dir, shard_name(ml, task)), Variant.FINE_TUNED)
             for cell_key, med_entry in medical.items():
                 gen_entry = general.get(cell_key)
                 if gen_entry is None:
@@ -263,5 +264,7 @@ def collect_finetune_cells(run_dir: Path, config: StudyConfig, view: StoreView) 
                 gr, mr = _result(view, g, gen_entry), _result(view, m, med_entry)
                 if gr is None or mr is None:
                     continue
-                cells.append(paired_cell(g, m, task, FT_SETTING, cell_key[1], "fine-tuned", gr, mr, config.overlong))
+                cells.append(paired_cell(
+                    g, m, task, FT_SETTING, cell_key[1], Variant.FINE_TUNED, gr, mr, config.overlong
+                ))
     return cells

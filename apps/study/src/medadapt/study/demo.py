@@ -15,6 +15,7 @@ from rich.console import Console
 
 from medadapt.study.config import parse_config
 from medadapt.study.errors import StudyError
+from medadapt.study.run_dir import REPORT_HTML, report_dir
 
 log = logging.getLogger("medadapt.study")
 
@@ -127,8 +128,6 @@ def demo_config(general: Path, medical: Path, *, tiny: bool) -> dict[str, Any]:
 
 def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, console: Console) -> Path:
     """Build (or reuse) the two models, run the demo study into `out`, return report.html."""
-    from medadapt.study.report.build import REPORT_DIR
-    from medadapt.study.report.html import REPORT_HTML
     from medadapt.study.runner import execute_study
 
     if not tiny:
@@ -140,4 +139,4 @@ def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, co
     general, medical = build_demo_models(cache, tiny=tiny, console=console, models_cache=models_cache)
     config = parse_config(demo_config(general, medical, tiny=tiny), source="demo config", base=Path.cwd())
     run_dir = execute_study(config, out, console=console)
-    return run_dir / REPORT_DIR / REPORT_HTML
+    return report_dir(run_dir) / REPORT_HTML

@@ -11,11 +11,11 @@ from rich.console import Console
 
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.config import ModelRef, Setting, StudyConfig
-from medadapt.study.store import shard_name
+from medadapt.study.run_dir import finetune_dir
+from medadapt.study.shard_plan import Variant
 
 log = logging.getLogger("medadapt.study")
 
-FINETUNE_DIR = "finetune"
 FT_SETTING = "fine-tuned"
 
 
@@ -72,7 +72,7 @@ def _finetune_one(
     label = finetuned_label(ref.label, task)
     splits = load_study_task(config, task)
     train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
-    out_dir = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task)
+    out_dir = finetune_dir(run_dir, ref.label, task)
     log.info("fine-tuning %s on %s: %d×%d trials", ref.label, task, len(ft.ranks), len(ft.learning_rates))
     sweep = SweepSpec(
         ranks=tuple(ft.ranks),
@@ -106,7 +106,7 @@ def _finetune_one(
             adapter,
             splits,
             (),
-            role="fine-tuned",
+            variant=Variant.FINE_TUNED,
             settings=[Setting(name=FT_SETTING, shots=0)],
             decodings=ft.decodings,
             forced_choice=choice,

@@ -12,8 +12,9 @@ from typing import Any
 
 from medadapt.study.config import StudyConfig, config_to_dict
 from medadapt.study.errors import StudyError
+from medadapt.study.run_dir import HISTORY_FILE
+from medadapt.study.shard_plan import PlanEntry, ShardPlan
 
-HISTORY_FILE = "config_history.jsonl"
 ONLY_FIELDS = ("tasks", "models", "settings", "decodings")
 
 
@@ -143,13 +144,9 @@ def keep_models(waves: list[Any], labels: set[str] | None) -> list[Any]:
     ]
 
 
-def keep_previous_entries(previous: dict[str, Any] | None, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A shard plan's entries after a partial rerun: the new ones, plus earlier ones for cells this run skipped
+def keep_previous_entries(previous: ShardPlan | None, entries: list[PlanEntry]) -> list[PlanEntry]:
+    """A shard plan's entries after a partial rerun: the new ones, plus earlier ones for slots this run skipped
     (a `--only settings=zero-shot` rerun must not drop the shard's 3-shot results)."""
-
-    def cell(entry: dict[str, Any]) -> tuple[Any, ...]:
-        return (entry["setting"], entry["decoding"], entry["role"], entry.get("counterpart"))
-
-    fresh = {cell(e) for e in entries}
-    kept = [e for e in (previous or {}).get("entries", []) if cell(e) not in fresh]
+    fresh = {e.slot for e in entries}
+    kept = [e for e in (previous.entries if previous is not None else ()) if e.slot not in fresh]
     return kept + entries

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.study.config import StudyConfig, config_to_dict
-from medadapt.study.store import write_json_atomic
+from medadapt.study.run_dir import MANIFEST_FILE
+from medadapt.study.store_files import write_json_atomic
 
 log = logging.getLogger("medadapt.study")
 
-MANIFEST_FILE = "manifest.json"
 LIBRARIES = (
     "medadapt-study",
     "medadapt-prompts",

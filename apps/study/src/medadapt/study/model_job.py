@@ -17,8 +17,10 @@ from medadapt.study.growth import keep_previous_entries
 from medadapt.study.model_identity import model_identity, resolve_spec
 from medadapt.study.packed_units import PackedUnit, packs, run_packed
 from medadapt.study.prediction_cache import cache_root as prediction_cache_root
+from medadapt.study.run_dir import shard_name
 from medadapt.study.selection import select_prompt
-from medadapt.study.store import ShardWriter, read_shard_plan, shard_name, write_shard_plan
+from medadapt.study.shard_plan import PlanEntry, ShardPlan, Variant, read_shard_plan, write_shard_plan
+from medadapt.study.store import ShardWriter
 from medadapt.study.task_data import TaskSplits, load_study_task
 
 log = logging.getLogger("medadapt.study")
@@ -233,7 +235,7 @@ def run_model_task(
     splits: TaskSplits,
     counterparts: Sequence[ModelRef],
     *,
-    role: str = "own",
+    variant: Variant = Variant.OWN,
     advance: Advance | None = None,
     settings: Sequence[Any] | None = None,
     decodings: Sequence[str] | None = None,
@@ -248,7 +250,7 @@ def run_model_task(
     batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
     cache_root = prediction_cache_root(study.cache_dir)
     val_ids = [ex.id for ex in splits.val]
-    entries: list[dict[str, Any]] = []
+    entries: list[PlanEntry] = []
 
     knn_index = knn_index_factory(splits.train, selection.knn_embedder)
 
@@ -287,7 +289,7 @@ def run_model_task(
         choice: PromptChoice,
         prompt_model: str,
         *,
-        role: str,
+        variant: Variant,
         counterpart: str | None,
         candidates: list[dict[str, Any]],
         description: str,
@@ -302,19 +304,11 @@ def run_model_task(
             advance=progress(description, len(test)),
         )
         entries.append(
-            {
-                "setting": setting.name,
-                "shots": setting.shots,
-                "decoding": decoding,
-                "role": role,
-                "counterpart": counterpart,
-                "key": key,
-                "choice": choice.as_data(),
-                "choice_label": choice.label,
-                "candidates": candidates,
-                "selection": selection_summary,
-                "n_items": len(test),
-            }
+            PlanEntry(
+                setting=setting.name, shots=setting.shots, decoding=decoding, variant=variant,
+                counterpart=counterpart, key=key, choice=choice.as_data(), choice_label=choice.label,
+                candidates=candidates, selection=selection_summary, n_items=len(test),
+            )
         )
 
     with ShardWriter(run_dir, shard) as writer:
@@ -362,31 +356,24 @@ def run_model_task(
                         selection_summary = outcome.summary(chosen.label)
                 evaluate_test(
                     writer, picker, setting, decoding, chosen, ref.label,
-                    role=role, counterpart=None, candidates=candidates_out, description=f"test {where}",
+                    variant=variant, counterpart=None, candidates=candidates_out, description=f"test {where}",
                     selection_summary=selection_summary,
                 )
                 for counterpart in counterparts:
                     med_choice = _counterpart_choice(run_dir, counterpart, task, setting.name, decoding)
                     evaluate_test(
                         writer, picker, setting, decoding, med_choice, counterpart.label,
-                        role="medopt", counterpart=counterpart.label, candidates=[],
+                        variant=Variant.MEDOPT, counterpart=counterpart.label, candidates=[],
                         description=f"medopt {where} ← {counterpart.label}",
                     )
     entries = keep_previous_entries(read_shard_plan(run_dir, shard), entries)
     write_shard_plan(
         run_dir,
         shard,
-        {
-            "model": ref.label,
-            "task": task,
-            "role": role,
-            "entries": entries,
-            "carved": splits.carved,
-            "filtered": splits.filtered,
-            "n_test": len(splits.test),
-            "n_val": len(splits.val),
-            "n_train": len(splits.train),
-        },
+        ShardPlan(
+            model=ref.label, task=task, variant=variant, entries=entries, carved=splits.carved,
+            filtered=splits.filtered, n_test=len(splits.test), n_val=len(splits.val), n_train=len(splits.train),
+        ),
     )
     return shard
 
@@ -396,7 +383,7 @@ def _counterpart_choice(run_dir: Path, counterpart: ModelRef, task: str, setting
     plan = read_shard_plan(run_dir, shard_name(counterpart.label, task))
     if plan is None:
         raise StudyError(f"medopt needs the plan of {counterpart.label} on {task}, which has not run yet")
-    for entry in plan["entries"]:
-        if entry["role"] == "own" and entry["setting"] == setting and entry["decoding"] == decoding:
-            return PromptChoice.from_data(entry["choice"])
+    entry = plan.by_cell(Variant.OWN).get((setting, decoding))
+    if entry is not None:
+        return PromptChoice.from_data(entry.choice)
     raise StudyError(f"medopt: {counterpart.label} on {task} has no {setting}/{decoding} result")

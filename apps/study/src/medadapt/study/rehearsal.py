@@ -25,11 +25,10 @@ from rich.console import Console
 
 from medadapt.study.config import ModelRef, StudyConfig, load_config
 from medadapt.study.errors import StudyError
+from medadapt.study.run_dir import REHEARSAL_DATA_DIR, REHEARSAL_FILE, rehearsal_dir
 
 log = logging.getLogger("medadapt.study")
 
-REHEARSAL_DIR = "rehearsal"
-REHEARSAL_FILE = "rehearsal.json"
 
 # Registry family → the chat-template patch whose template the family's real tokenizers ship (chat models only).
 FAMILY_TEMPLATE = {"llama-3": "llama3-if-missing", "llama-2": "llama2-if-missing", "mistral": "mistral-v0.1"}
@@ -239,7 +238,7 @@ def rehearse(
     scale = scale or RehearsalScale()
     config = load_config(config_path)
     run_dir = Path(out).resolve()
-    data_dir = run_dir / REHEARSAL_DIR / "data"
+    data_dir = rehearsal_dir(run_dir) / REHEARSAL_DATA_DIR
     rehearsed = rehearsal_config(config, data_dir, scale)
     cache = (cache_dir or default_cache_dir()) / "rehearsal"
     specs = stand_in_specs(config, cache, scale, console)
@@ -252,7 +251,7 @@ def rehearse(
         "stand_ins": {name: _describe_stand_in(spec) for name, spec in specs.items()},
         "data": sources,
     }
-    record_path = run_dir / REHEARSAL_DIR / REHEARSAL_FILE
+    record_path = rehearsal_dir(run_dir) / REHEARSAL_FILE
     record_path.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     console.print(f"rehearsal of {config_path}: per-unit overrides {asdict(scale)} (grid unchanged)")
     console.print(f"rehearsal record: {record_path}")

@@ -8,8 +8,7 @@ import yaml
 
 from medadapt.study.config import StudyConfig, parse_config
 from medadapt.study.errors import StudyError
-
-STUDY_FILE = "study.yaml"
+from medadapt.study.run_dir import STUDY_FILE
 
 
 def read_run_config(run_dir: Path) -> StudyConfig:

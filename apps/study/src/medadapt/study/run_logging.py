@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-LOG_NAME = "study.log"
+from medadapt.study.run_dir import log_file
 
 
 def attach_run_log(run_dir: Path) -> Path:
     """Send the `medadapt` loggers to <run_dir>/logs/study.log (once per process and file)."""
-    path = Path(run_dir) / "logs" / LOG_NAME
+    path = log_file(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("medadapt")
     for handler in logger.handlers:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from medadapt.study.config import StudyConfig
-from medadapt.study.store import StoreView, read_shard_plan, read_store, shard_name
+from medadapt.study.run_dir import TRIAL_RESULT_FILE, TRIALS_DIR, finetune_dir, shard_name
+from medadapt.study.shard_plan import Variant, read_shard_plan
+from medadapt.study.store import StoreView, read_store
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,6 @@ class UnitStatus:
         return "done" if self.done >= self.total else ("partial" if self.done else "left")
 
 
-def _entry(plan: dict[str, Any] | None, setting: str, decoding: str, role: str, counterpart: str | None) -> Any:
-    for entry in (plan or {}).get("entries", []):
-        if (entry["setting"], entry["decoding"], entry["role"], entry.get("counterpart")) == (
-            setting, decoding, role, counterpart,
-        ):
-            return entry
-    return None
-
-
 def unit_statuses(run_dir: Path, config: StudyConfig, view: StoreView | None = None) -> list[UnitStatus]:
     """Every test unit the config asks for (own prompts and medopt), with its stored item count."""
     from medadapt.study.study_plan import counterparts_of
@@ -50,26 +42,25 @@ def unit_statuses(run_dir: Path, config: StudyConfig, view: StoreView | None = N
     medical = {p.medical.label for p in config.pairs}
     rows = []
     for ref in config.models():
-        roles: list[tuple[str, str | None]] = [("own", None)]
+        roles: list[tuple[Variant, str | None]] = [(Variant.OWN, None)]
         if config.medopt and ref.label not in medical:
-            roles += [("medopt", c.label) for c in counterparts_of(config, ref)]
+            roles += [(Variant.MEDOPT, c.label) for c in counterparts_of(config, ref)]
         for task in config.tasks:
             plan = read_shard_plan(run_dir, shard_name(ref.label, task))
-            total = plan.get("n_test") if plan else None
             for setting in (s for s in config.settings if s.applies_to(task)):
                 for decoding in config.decodings:
                     for role, counterpart in roles:
-                        entry = _entry(plan, setting.name, decoding, role, counterpart)
-                        done = len(view.records(entry["key"])) if entry else 0
-                        label = role if counterpart is None else f"{role} ← {counterpart}"
-                        expected = entry.get("n_items", total) if entry else None
+                        entry = plan.find(setting.name, decoding, role, counterpart) if plan else None
+                        done = len(view.records(entry.key)) if entry else 0
+                        label = role.role if counterpart is None else f"{role.role} ← {counterpart}"
+                        expected = entry.items(plan.n_test) if entry and plan else None
                         rows.append(UnitStatus(ref.label, task, setting.name, decoding, label, done, expected))
     return rows
 
 
 def finetune_status(run_dir: Path, config: StudyConfig) -> list[tuple[str, str, int, int]]:
     """(model, task, finished trials, trials) of the fine-tuning sweep (empty when fine-tuning is off)."""
-    from medadapt.study.finetune_phase import FINETUNE_DIR, finetune_tasks
+    from medadapt.study.finetune_phase import finetune_tasks
 
     if not config.finetune.enabled:
         return []
@@ -77,8 +68,8 @@ def finetune_status(run_dir: Path, config: StudyConfig) -> list[tuple[str, str, 
     rows = []
     for ref in config.models():
         for task in finetune_tasks(config):
-            trials = Path(run_dir) / FINETUNE_DIR / shard_name(ref.label, task) / "trials"
-            finished = len(list(trials.glob("*/result.json"))) if trials.is_dir() else 0
+            trials = finetune_dir(run_dir, ref.label, task) / TRIALS_DIR
+            finished = len(list(trials.glob(f"*/{TRIAL_RESULT_FILE}"))) if trials.is_dir() else 0
             rows.append((ref.label, task, finished, total))
     return rows
 

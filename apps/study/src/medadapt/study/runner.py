@@ -12,9 +12,10 @@ from medadapt.study.config import StudyConfig, config_to_dict, load_config
 from medadapt.study.errors import StudyError
 from medadapt.study.executors import run_local, run_ray
 from medadapt.study.growth import Subset, keep_models, only_models, restrict
-from medadapt.study.manifest import MANIFEST_FILE, write_manifest
+from medadapt.study.manifest import write_manifest
 from medadapt.study.preflight import preflight
-from medadapt.study.run_config import STUDY_FILE, read_run_config
+from medadapt.study.run_config import read_run_config
+from medadapt.study.run_dir import MANIFEST_FILE, STUDY_FILE
 from medadapt.study.run_logging import attach_run_log
 from medadapt.study.store_check import repair_store
 from medadapt.study.store_files import write_text_atomic

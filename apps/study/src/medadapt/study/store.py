@@ -3,50 +3,26 @@ share a file; a run can move between the local and the Ray executor and resume."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from medadapt.study.errors import StudyError
 from medadapt.study.jsonl import JsonlAppender, read_jsonl
-from medadapt.study.store_files import load_plan, write_text_atomic
+from medadapt.study.run_dir import PREDICTIONS_FILE, PROMPTS_FILE, UNITS_FILE, shard_dir, store_dir
 
-STORE_DIR = "store"
-UNITS_FILE = "units.jsonl"
-PREDICTIONS_FILE = "predictions.jsonl"
-PROMPTS_FILE = "prompts.jsonl"
 # The keys every reader of the store relies on, checked line by line when a shard is read.
 UNIT_KEYS = ("key", "unit")
 PREDICTION_KEYS = ("key", "id", "correct", "prompt")
 PROMPT_KEYS = ("hash", "text")
 
 
-def _safe_component(text: str) -> str:
-    """`text` when it is already file-system safe; otherwise its safe spelling plus a hash of the original, so two
-    labels never share a folder (`tiny model` and `tiny_model` both spell `tiny_model`). `~` is never kept from a
-    label, so a suffixed name cannot equal a plain one."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text)
-    if safe == text:
-        return text
-    import hashlib
-
-    return f"{safe}~{hashlib.sha256(text.encode('utf-8')).hexdigest()[:10]}"
-
-
-def shard_name(model_label: str, task: str) -> str:
-    """A file-system-safe folder name for one (model, task) shard; distinct labels never share one (registry task
-    names contain no `--`)."""
-    return f"{_safe_component(model_label)}--{_safe_component(task)}"
-
-
 class ShardWriter:
     """Appends one shard's units, prompts and predictions; knows what is already done so nothing is redone."""
 
     def __init__(self, run_dir: Path, shard: str) -> None:
-        self.dir = Path(run_dir) / STORE_DIR / shard
+        self.dir = shard_dir(run_dir, shard)
         self._units = JsonlAppender(self.dir / UNITS_FILE)
         self._predictions = JsonlAppender(self.dir / PREDICTIONS_FILE)
         self._prompts = JsonlAppender(self.dir / PROMPTS_FILE)
@@ -132,7 +108,7 @@ class StoreView:
 def read_store(run_dir: Path) -> StoreView:
     """Load every shard of a run directory (torn tails are ignored, never read as data)."""
     view = StoreView()
-    root = Path(run_dir) / STORE_DIR
+    root = store_dir(run_dir)
     if not root.is_dir():
         return view
     for shard in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -149,35 +125,8 @@ def read_store(run_dir: Path) -> StoreView:
 
 def read_prompt(run_dir: Path, prompt_hash: str) -> dict[str, Any] | None:
     """The stored text (and images) of one rendered prompt, for tracing a number back to what the model saw."""
-    for path in sorted((Path(run_dir) / STORE_DIR).glob(f"*/{PROMPTS_FILE}")):
+    for path in sorted(store_dir(run_dir).glob(f"*/{PROMPTS_FILE}")):
         for record in read_jsonl(path, PROMPT_KEYS):
             if record["hash"] == prompt_hash:
                 return record
     return None
-
-
-PLAN_FILE = "plan.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader sees the old or the new file, never half."""
-    import json
-
-    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def write_shard_plan(run_dir: Path, shard: str, plan: dict[str, Any]) -> None:
-    """The resolved plan of one (model, task) shard: which key answers which cell, and the selection evidence."""
-    write_json_atomic(Path(run_dir) / STORE_DIR / shard / PLAN_FILE, plan)
-
-
-def read_shard_plan(run_dir: Path, shard: str) -> dict[str, Any] | None:
-    """A shard's plan, or None when its job has not finished; a damaged plan is a one-line error (a resumed run
-    rebuilds it: `repair_store` removes it and the shard's job rewrites it from the stored predictions)."""
-    path = Path(run_dir) / STORE_DIR / shard / PLAN_FILE
-    if not path.is_file():
-        return None
-    plan, problem = load_plan(path)
-    if problem is not None:
-        raise StudyError(f"{path}: {problem}; rerun `medadapt run` on this run directory to rebuild it")
-    return plan

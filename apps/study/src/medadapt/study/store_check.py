@@ -12,18 +12,18 @@ from typing import Any
 from medadapt.study.config import StudyConfig
 from medadapt.study.errors import StudyError
 from medadapt.study.jsonl import read_jsonl
-from medadapt.study.store import (
+from medadapt.study.run_dir import (
     PLAN_FILE,
-    PREDICTION_KEYS,
     PREDICTIONS_FILE,
-    PROMPT_KEYS,
     PROMPTS_FILE,
-    STORE_DIR,
-    UNIT_KEYS,
     UNITS_FILE,
+    report_dir,
+    shard_dir,
     shard_name,
+    store_dir,
 )
-from medadapt.study.store_files import load_plan
+from medadapt.study.shard_plan import PlanEntry, Variant, load_plan
+from medadapt.study.store import PREDICTION_KEYS, PROMPT_KEYS, UNIT_KEYS
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,15 @@ def scan_shard(folder: Path) -> _ShardScan:
     return scan
 
 
-def _entry_name(label: str, task: str, entry: dict[str, Any]) -> str:
-    role = entry.get("role", "own")
-    suffix = f" ({role} ← {entry.get('counterpart')})" if role == "medopt" else ("" if role == "own" else f" ({role})")
-    return f"{label} · {task} · {entry.get('setting')} · {entry.get('decoding')}{suffix}"
+def _entry_name(label: str, task: str, entry: PlanEntry) -> str:
+    role = entry.variant.role
+    suffix = {Variant.OWN: "", Variant.MEDOPT: f" ({role} ← {entry.counterpart})"}.get(entry.variant, f" ({role})")
+    return f"{label} · {task} · {entry.setting} · {entry.decoding}{suffix}"
 
 
 def check_shard(run_dir: Path, label: str, task: str, shard: str) -> list[Problem]:
     """The problems of one planned shard."""
-    folder = Path(run_dir) / STORE_DIR / shard
+    folder = shard_dir(run_dir, shard)
     plan_path = folder / PLAN_FILE
     if not plan_path.is_file():
         return [Problem(shard, f"{label} on {task} has not finished (no {PLAN_FILE}); its cells are missing")]
@@ -146,10 +146,10 @@ def check_shard(run_dir: Path, label: str, task: str, shard: str) -> list[Proble
                                        f"answers; e.g. item {scan.conflicts[0]!r})"))
     if scan.duplicates:
         problems.append(Problem(shard, f"{scan.duplicates} duplicate records (same run key and item twice)"))
-    for entry in plan["entries"]:
+    for entry in plan.entries:
         # Greedy units may score fewer items than the test split (limits.max_greedy_items): each entry says how many.
-        expected = int(entry.get("n_items", plan["n_test"]))
-        key = str(entry.get("key"))
+        expected = entry.items(plan.n_test)
+        key = entry.key
         name = _entry_name(label, task, entry)
         if key not in scan.units:
             problems.append(Problem(shard, f"{name}: run key {key[:12]} has no unit record", key=key))
@@ -177,9 +177,9 @@ def repair_store(run_dir: Path) -> None:
     from medadapt.study.store_files import sweep_temp_files
 
     log = logging.getLogger("medadapt.study")
-    root = Path(run_dir) / STORE_DIR
+    root = store_dir(run_dir)
     shards = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    sweep_temp_files([Path(run_dir), Path(run_dir) / "report", *shards])
+    sweep_temp_files([Path(run_dir), report_dir(run_dir), *shards])
     for folder in shards:
         plan_path = folder / PLAN_FILE
         if plan_path.is_file() and load_plan(plan_path)[0] is None:

@@ -14,8 +14,6 @@ from typing import Any
 log = logging.getLogger("medadapt.study")
 
 TMP_SUFFIX = ".tmp"
-PLAN_KEYS = ("entries", "n_test")
-ENTRY_KEYS = ("key", "role", "setting", "decoding", "choice_label", "candidates")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -59,18 +57,6 @@ def sweep_temp_files(folders: Iterable[Path]) -> list[Path]:
     return removed
 
 
-def load_plan(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """A shard plan and None, or None and what is wrong with the file (truncated, not JSON, not a plan)."""
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        return None, "is not UTF-8 text"
-    except json.JSONDecodeError as exc:
-        return None, f"is truncated or not JSON (line {exc.lineno}: {exc.msg})"
-    if not isinstance(plan, dict) or any(k not in plan for k in PLAN_KEYS) or not isinstance(plan["entries"], list):
-        return None, "is not a shard plan (no entries / n_test)"
-    if not isinstance(plan["n_test"], int) or not all(
-        isinstance(e, dict) and all(k in e for k in ENTRY_KEYS) for e in plan["entries"]
-    ):
-        return None, "is not a shard plan (a bad n_test or an entry without key, role, setting or decoding)"
-    return plan, None
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so a reader sees the old or the new file, never half."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")

@@ -16,14 +16,15 @@ from medadapt.study.aggregate import Cell, StudyResults, collect_results
 from medadapt.study.config import StudyConfig
 from medadapt.study.report.figures import plot_text
 from medadapt.study.report.headline import headline_section
-from medadapt.study.store import read_store, write_json_atomic
+from medadapt.study.run_dir import REPORT_JSON, report_dir
+from medadapt.study.shard_plan import Variant
+from medadapt.study.store import read_store
 from medadapt.study.store_check import StoreCheck
-from medadapt.study.store_files import write_text_atomic
+from medadapt.study.store_files import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("medadapt.study")
 
-REPORT_DIR = "report"
-VARIANTS = ("own prompts", "medopt", "fine-tuned")
+VARIANTS = tuple(v.value for v in Variant)  # the report's families, in display order
 
 
 def accuracy_interval(correct: int, n: int, confidence: float) -> tuple[float, float]:
@@ -319,7 +320,7 @@ def build_report(run_dir: Path, *, console: Console | None = None, allow_partial
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     attach_run_log(run_dir)
-    out = run_dir / REPORT_DIR
+    out = report_dir(run_dir)
     sweep_temp_files([out])
     check = check_before_report(run_dir, config, allow_partial)
     log.info("writing the report of %s", run_dir)
@@ -327,7 +328,7 @@ def build_report(run_dir: Path, *, console: Console | None = None, allow_partial
     mark_partial(report, check)
     report["multiplicity"] = multiplicity_statement(config, len(report["comparisons"]))
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "report.json", report)
+    write_json_atomic(out / REPORT_JSON, report)
     _write_csv(out / "accuracy.csv", report["accuracy"])
     _write_csv(out / "comparisons.csv", report["comparisons"])
     _write_csv(out / "rates.csv", [{k: v for k, v in r.items() if not isinstance(v, dict)} | {

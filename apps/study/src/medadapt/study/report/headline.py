@@ -12,6 +12,7 @@ from typing import Any
 
 from medadapt.study.aggregate import StudyResults
 from medadapt.study.config import StudyConfig
+from medadapt.study.shard_plan import Variant
 from medadapt.study.store import StoreView
 
 ALL = "all"
@@ -75,7 +76,7 @@ def headline_rows(comparisons: Sequence[dict[str, Any]], config: StudyConfig) ->
     paper = PAPER_SHARES.get(config.name, [])
     settings = [s.name for s in config.settings] + ["fine-tuned"]
     rows = []
-    for variant in ("own prompts", "medopt", "fine-tuned"):
+    for variant in (v.value for v in Variant):
         family = [c for c in comparisons if c["variant"] == variant]
         if not family:
             continue

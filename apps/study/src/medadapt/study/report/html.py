@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.study.report.summary import overlong_text
+from medadapt.study.run_dir import REPORT_HTML
+from medadapt.study.shard_plan import Variant
 from medadapt.study.store_files import write_text_atomic
-
-REPORT_HTML = "report.html"
 
 
 def _pct(value: float | None) -> str:
@@ -41,10 +41,10 @@ def write_html(report: dict[str, Any], figures: list[dict[str, str]], out: Path)
         {**f, "data": base64.b64encode((out / f["file"]).read_bytes()).decode("ascii")} for f in figures
     ]
     variants = []
-    for variant in ("own prompts", "medopt", "fine-tuned"):
+    for variant in Variant:
         rows = [r for r in report["rates"] if r["variant"] == variant]
         if rows:
-            variants.append((variant, rows))
+            variants.append((variant.value, rows))
     rules = sorted({c["rule"] for c in report["comparisons"]})
     from markupsafe import Markup
 
