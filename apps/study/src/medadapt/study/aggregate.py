@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.study.config import StudyConfig
-from medadapt.study.errors import StudyError
-from medadapt.study.model_identity import resolve_spec
+from medadapt.study.model_identity import resolve_spec_or_none
 from medadapt.study.model_job import skip_reason
 from medadapt.study.run_dir import shard_name
 from medadapt.study.shard_plan import CellKey, PlanEntry, ShardPlan, Variant, read_shard_plan
@@ -124,14 +123,6 @@ def _common_items(a: ModelResult, b: ModelResult) -> tuple[ModelResult, ModelRes
     return a.without(frozenset(a.ids) - common), b.without(frozenset(b.ids) - common)
 
 
-def _spec_or_none(ref: Any) -> Any:
-    """The model's spec for its skip rules; None when it no longer resolves (a report never fails on that)."""
-    try:
-        return resolve_spec(ref)
-    except (StudyError, OSError):
-        return None
-
-
 Plans = dict[tuple[str, str], ShardPlan | None]
 """Each (model label, task) of the study with its shard plan, None when the shard has not finished."""
 
@@ -154,7 +145,7 @@ def _read_plans(run_dir: Path, config: StudyConfig, results: StudyResults) -> tu
     plans: Plans = {}
     skips: dict[tuple[str, str], str] = {}
     for ref in config.models():
-        spec = _spec_or_none(ref)
+        spec = resolve_spec_or_none(ref)
         for task in config.tasks:
             reason = skip_reason(spec, task) if spec is not None else None
             if reason is not None:

@@ -6,13 +6,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medadapt.study.candidates import PromptChoice
 from medadapt.study.errors import StudyError
 from medadapt.study.prediction_cache import PredictionCache, entry_id
 from medadapt.study.run_key import run_key, scoring_path_versions
 from medadapt.study.store import ShardWriter
+
+if TYPE_CHECKING:  # engines and prompts load where units run, not with the app
+    from medadapt.decoding import OptionTokens
+    from medadapt.models import Adapter, ModelInput
+    from medadapt.prompts import Prompt, QAExample
+
+ShotsFor = Callable[["QAExample"], Sequence["QAExample"]]
+"""The few-shot demonstrations of a query."""
 
 LOGPROB_DIGITS = 6
 
@@ -64,7 +72,7 @@ class UnitSpec:
 class PromptBuilder:
     """Renders a unit's prompts with medadapt-prompts for one adapter (chat template and special tokens)."""
 
-    def __init__(self, adapter: Any, study_compat: bool) -> None:
+    def __init__(self, adapter: Adapter, study_compat: bool) -> None:
         caps = adapter.capabilities
         self.chat_template = getattr(caps, "chat_template", None)
         self.special_tokens = dict(getattr(caps, "special_tokens", {}) or {})
@@ -89,7 +97,7 @@ class PromptBuilder:
         except ValueError as error:
             raise StudyError(str(error)) from None
 
-    def build(self, example: Any, choice: PromptChoice, shots: Sequence[Any]) -> Any:
+    def build(self, example: QAExample, choice: PromptChoice, shots: Sequence[QAExample]) -> Prompt:
         from medadapt.prompts import PROMPT_STYLES, PromptFormat, build_prompt
 
         fmt: Any = PromptFormat.from_dict(choice.format) if choice.format is not None else choice.style
@@ -109,7 +117,7 @@ class PromptBuilder:
         )
 
 
-def _model_input(prompt: Any) -> Any:
+def _model_input(prompt: Prompt) -> ModelInput:
     """The prompt as the adapter's input, with the prompt's BOS decision (study mode's double BOS, bug 7)."""
     from medadapt.models import ModelInput
 
@@ -130,9 +138,9 @@ class OptionTokenCache:
     def __init__(self, tokenizer: Any, policy: str) -> None:
         self.tokenizer = tokenizer
         self.policy = policy
-        self._cache: dict[tuple[tuple[str, ...], str], Any] = {}
+        self._cache: dict[tuple[tuple[str, ...], str], OptionTokens] = {}
 
-    def get(self, letters: Sequence[str], prompt_text: str) -> Any:
+    def get(self, letters: Sequence[str], prompt_text: str) -> OptionTokens:
         from medadapt.decoding import option_token_ids
 
         key = (tuple(letters), prompt_text[-self.TAIL :])
@@ -142,10 +150,10 @@ class OptionTokenCache:
 
 
 def run_unit(
-    adapter: Any,
+    adapter: Adapter,
     unit: UnitSpec,
-    examples: Sequence[Any],
-    shots_for: Callable[[Any], Sequence[Any]],
+    examples: Sequence[QAExample],
+    shots_for: ShotsFor,
     writer: ShardWriter,
     *,
     batch_size: int,
@@ -183,22 +191,22 @@ def run_unit(
     return key
 
 
-def prompt_record(prompt: Any) -> dict[str, Any]:
+def prompt_record(prompt: Prompt) -> dict[str, Any]:
     """A rendered prompt as the store keeps it."""
     return {"hash": prompt.hash, "text": prompt.text, "images": list(prompt.images)}
 
 
-def cache_entries(batch: Sequence[Any], prompts: Sequence[Any]) -> list[str]:
+def cache_entries(batch: Sequence[QAExample], prompts: Sequence[Prompt]) -> list[str]:
     """The prediction-cache entry of each item of a batch."""
     return [entry_id(p.hash, ex.letters, ex.answer) for ex, p in zip(batch, prompts, strict=True)]
 
 
 def compute_records(
-    adapter: Any,
+    adapter: Adapter,
     unit: UnitSpec,
     keys: Sequence[str],
-    batch: Sequence[Any],
-    prompts: Sequence[Any],
+    batch: Sequence[QAExample],
+    prompts: Sequence[Prompt],
     option_tokens: OptionTokenCache,
 ) -> list[dict[str, Any]]:
     """Score or generate one batch (`keys[i]`: the run key row i is stored under; the rows may belong to several
@@ -208,7 +216,9 @@ def compute_records(
     return _generate_batch(adapter, keys, batch, prompts, unit)
 
 
-def _from_cache(cache: PredictionCache | None, key: str, batch: list[Any], prompts: list[Any]) -> Any:
+def _from_cache(
+    cache: PredictionCache | None, key: str, batch: list[QAExample], prompts: list[Prompt]
+) -> list[dict[str, Any]] | None:
     """The batch's records rebuilt from the shared cache, or None unless every item is there."""
     if cache is None:
         return None
@@ -219,7 +229,8 @@ def _from_cache(cache: PredictionCache | None, key: str, batch: list[Any], promp
 
 
 def records_from_outputs(
-    keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], outputs: Sequence[dict[str, Any] | None]
+    keys: Sequence[str], batch: Sequence[QAExample], prompts: Sequence[Prompt],
+    outputs: Sequence[dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
     """Store records rebuilt from cached model outputs (each item's key, id, gold and group are this run's)."""
     return [
@@ -229,7 +240,9 @@ def records_from_outputs(
     ]
 
 
-def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _record(
+    key: str, example: QAExample, prompt: Prompt, pred: str | None, status: str, extra: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "key": key,
         "id": example.id,
@@ -238,13 +251,14 @@ def _record(key: str, example: Any, prompt: Any, pred: str | None, status: str, 
         "correct": pred is not None and pred == example.answer,
         "status": status,
         "prompt": prompt.hash,
-        "group": getattr(example, "group", None),
+        "group": example.group,
         **extra,
     }
 
 
 def _score_batch(
-    adapter: Any, keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], cache: OptionTokenCache
+    adapter: Adapter, keys: Sequence[str], batch: Sequence[QAExample], prompts: Sequence[Prompt],
+    cache: OptionTokenCache,
 ) -> list[dict[str, Any]]:
     import numpy as np
 
@@ -265,7 +279,7 @@ def _score_batch(
 
 
 def _generate_batch(
-    adapter: Any, keys: Sequence[str], batch: Sequence[Any], prompts: Sequence[Any], unit: UnitSpec
+    adapter: Adapter, keys: Sequence[str], batch: Sequence[QAExample], prompts: Sequence[Prompt], unit: UnitSpec
 ) -> list[dict[str, Any]]:
     from medadapt.decoding import extract_answer
 

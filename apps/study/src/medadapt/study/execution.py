@@ -7,11 +7,14 @@ Every field is optional; `None` means "inherit" (a model's `execution:` over the
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medadapt.study.errors import StudyError
+
+if TYPE_CHECKING:
+    from medadapt.models import ModelSpec
 
 AUTO = "auto"
 
@@ -95,11 +98,11 @@ def _vllm_installed() -> bool:
     return find_spec("vllm") is not None
 
 
-def resolve_engine(execution: Execution, spec: Any) -> str:
+def resolve_engine(execution: Execution, spec: ModelSpec) -> str:
     """The adapter that will load the model: the configured engine, else the default a user expects."""
     if execution.engine not in (None, AUTO):
         return str(execution.engine)
-    registry = str(getattr(spec, "adapter", "hf") or "hf")
+    registry = spec.adapter or "hf"
     if registry == "hf" and _vllm_installed() and _gpu_present():
         return "vllm"
     return registry

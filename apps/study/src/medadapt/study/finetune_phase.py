@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -13,6 +13,9 @@ from medadapt.study.candidates import PromptChoice
 from medadapt.study.config import ModelRef, Setting, StudyConfig
 from medadapt.study.run_dir import finetune_dir
 from medadapt.study.shard_plan import Variant
+
+if TYPE_CHECKING:
+    from medadapt.models import ModelSpec
 
 log = logging.getLogger("medadapt.study")
 
@@ -24,7 +27,7 @@ def finetuned_label(model: str, task: str) -> str:
     return f"{model}+lora-{task}"
 
 
-def finetune_style(spec: Any) -> str:
+def finetune_style(spec: ModelSpec) -> str:
     """The prompt style a model is fine-tuned and evaluated with (some styles name a distinct fine-tuning one)."""
     from medadapt.prompts import get_prompt_style
     from medadapt.study.model_job import is_chat, prompt_style_of
@@ -61,7 +64,14 @@ def _finetune_one(
     from medadapt.finetune import SweepSpec, TrainingSpec, run_sweep, training_pairs
     from medadapt.study.execution import resolve_engine, result_identity
     from medadapt.study.model_identity import model_identity, resolve_spec
-    from medadapt.study.model_job import execution_of, is_chat, load_model, run_model_task, skip_reason
+    from medadapt.study.model_job import (
+        TaskGrid,
+        execution_of,
+        is_chat,
+        load_model,
+        run_model_task,
+        skip_reason,
+    )
     from medadapt.study.task_data import load_study_task
 
     ft = config.finetune
@@ -107,9 +117,7 @@ def _finetune_one(
             splits,
             (),
             variant=Variant.FINE_TUNED,
-            settings=[Setting(name=FT_SETTING, shots=0)],
-            decodings=ft.decodings,
-            forced_choice=choice,
+            grid=TaskGrid(settings=[Setting(name=FT_SETTING, shots=0)], decodings=ft.decodings, forced_choice=choice),
             advance=advance,
         )
     finally:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medadapt.study.config import ModelRef
 from medadapt.study.errors import StudyError
+
+if TYPE_CHECKING:
+    from medadapt.models import ModelSpec
 
 _SMALL_FILE = 1 << 20
 _EDGE = 1 << 20
@@ -54,7 +57,7 @@ def fingerprint_dir(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def resolve_spec(ref: ModelRef) -> Any:
+def resolve_spec(ref: ModelRef) -> ModelSpec:
     """The medadapt-models ModelSpec for a study model: a registry entry, or one built for a local directory."""
     from medadapt.models import get_model
 
@@ -74,17 +77,20 @@ def resolve_spec(ref: ModelRef) -> Any:
     return _local_spec(ref, path)
 
 
-def _with(spec: Any, updates: dict[str, Any]) -> Any:
-    if not updates:
-        return spec
-    if hasattr(spec, "model_copy"):
-        return spec.model_copy(update=updates)
-    import dataclasses
+def resolve_spec_or_none(ref: ModelRef) -> ModelSpec | None:
+    """The model's spec, or None when it no longer resolves (its skip rules are then unknown: the report and the
+    store check never fail on that)."""
+    try:
+        return resolve_spec(ref)
+    except (StudyError, OSError, KeyError):
+        return None
 
-    return dataclasses.replace(spec, **updates)
+
+def _with(spec: ModelSpec, updates: dict[str, Any]) -> ModelSpec:
+    return spec.model_copy(update=updates) if updates else spec
 
 
-def _local_spec(ref: ModelRef, path: Path) -> Any:
+def _local_spec(ref: ModelRef, path: Path) -> ModelSpec:
     from medadapt.models.registry import spec_from_path
 
     spec = spec_from_path(path, name=ref.label)
@@ -106,16 +112,11 @@ def _ref_overrides(ref: ModelRef) -> dict[str, Any]:
     return updates
 
 
-def model_identity(ref: ModelRef, spec: Any, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_identity(ref: ModelRef, spec: ModelSpec, execution: dict[str, Any] | None = None) -> dict[str, Any]:
     """The part of a run key that says which weights answered: name, source, revision, LoRA, local fingerprints,
     and the execution settings that change results (`execution.RESULT_FIELDS`; absent when all are defaults)."""
-    source = str(getattr(spec, "hf_id_or_path", ref.path or ref.name))
-    identity: dict[str, Any] = {
-        "name": ref.label,
-        "source": source,
-        "revision": getattr(spec, "revision", None),
-        "lora": getattr(spec, "lora", None),
-    }
+    source = spec.hf_id_or_path
+    identity: dict[str, Any] = {"name": ref.label, "source": source, "revision": spec.revision, "lora": spec.lora}
     local = Path(source).expanduser()
     if local.is_dir():
         identity["source"] = local.name

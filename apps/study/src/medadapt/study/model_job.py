@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from medadapt.study.candidates import PromptChoice, candidate_grid
 from medadapt.study.config import ModelRef, PromptSelection, Setting, StudyConfig
@@ -22,6 +23,10 @@ from medadapt.study.selection import select_prompt
 from medadapt.study.shard_plan import PlanEntry, ShardPlan, Variant, read_shard_plan, write_shard_plan
 from medadapt.study.store import ShardWriter
 from medadapt.study.task_data import TaskSplits, load_study_task
+
+if TYPE_CHECKING:  # the models and prompts packages are imported where a job runs, not with the app
+    from medadapt.models import Adapter, ModelSpec
+    from medadapt.prompts import QAExample, ShotIndex
 
 log = logging.getLogger("medadapt.study")
 
@@ -54,30 +59,28 @@ def execution_of(study: StudyConfig, ref: ModelRef) -> Execution:
     return ref.execution.over(study.execution) if ref.execution is not None else study.execution
 
 
-def skip_reason(spec: Any, task: str) -> str | None:
+def skip_reason(spec: ModelSpec, task: str) -> str | None:
     """Why a model does not run on a task (its registry or config `skip_tasks`), or None when it does."""
     from fnmatch import fnmatchcase
 
-    patterns = tuple(getattr(spec, "skip_tasks", ()) or ())
-    if not any(fnmatchcase(task, pattern) for pattern in patterns):
+    if not any(fnmatchcase(task, pattern) for pattern in spec.skip_tasks):
         return None
-    reason = getattr(spec, "skip_reason", "") or "skip_tasks"
-    return f"{getattr(spec, 'name', '?')} skips {task}: {reason}"
+    return f"{spec.name} skips {task}: {spec.skip_reason or 'skip_tasks'}"
 
 
-def candidates_of(spec: Any) -> str:
+def candidates_of(spec: ModelSpec) -> str:
     """The templates prompt selection may pick for a model: "grid" (default + grammar samples) or "default-only"."""
-    return str(getattr(spec, "prompt_candidates", None) or "grid")
+    return spec.prompt_candidates
 
 
-def load_model(ref: ModelRef, spec: Any, execution: Execution | None = None) -> Any:
+def load_model(ref: ModelRef, spec: ModelSpec, execution: Execution | None = None) -> Adapter:
     """Load the adapter of a study model (once per job) with its engine and execution options."""
     from medadapt.models import load_adapter
 
     execution = execution or Execution()
     engine = resolve_engine(execution, spec)
     options = adapter_options(execution, engine, ref.label)
-    log.info("loading model %s from %s with engine %s %s", ref.label, getattr(spec, "hf_id_or_path", "?"), engine,
+    log.info("loading model %s from %s with engine %s %s", ref.label, spec.hf_id_or_path, engine,
              options or "")
     return load_adapter(spec, adapter=engine, **options)
 
@@ -113,26 +116,25 @@ def run_model_job(job: ModelJob, advance: Advance | None = None) -> list[str]:
     return shards
 
 
-def prompt_style_of(spec: Any) -> str:
+def prompt_style_of(spec: ModelSpec) -> str:
     """The registry's prompt style of a model ('default' when it names none)."""
-    return str(getattr(spec, "prompt_style", None) or "default")
+    return spec.prompt_style or "default"
 
 
-def system_prompt_for(spec: Any, task: str) -> str | None:
+def system_prompt_for(spec: ModelSpec, task: str) -> str | None:
     """The study's default system prompt of a model on a task (by its registry key, else its prompt style)."""
     from medadapt.prompts import default_system_prompt
 
-    key = getattr(spec, "system_prompt_key", None) or prompt_style_of(spec)
-    return default_system_prompt(key, task)
+    return default_system_prompt(spec.system_prompt_key or prompt_style_of(spec), task)
 
 
-def is_chat(spec: Any) -> bool:
+def is_chat(spec: ModelSpec) -> bool:
     """Whether the model's prompts go through its chat template."""
-    return bool(getattr(spec, "chat", False))
+    return spec.chat
 
 
 def prompt_grid(
-    selection: PromptSelection, spec: Any, task: str, shots: int, *, chat_template: str | None = None
+    selection: PromptSelection, spec: ModelSpec, task: str, shots: int, *, chat_template: str | None = None
 ) -> list[PromptChoice]:
     """A model's candidates on a task: its default prompt, then the grammar samples unless it is default-only.
     `chat_template` (the model's) is recorded in chat choices, for a model without one that borrows them (medopt)."""
@@ -157,25 +159,25 @@ class ShotPicker:
 
     def __init__(
         self,
-        train: Sequence[Any],
+        train: Sequence[QAExample],
         shots: int,
         method: Literal["random", "knn"],
-        index: Callable[[], Any] | None = None,
+        index: Callable[[], ShotIndex] | None = None,
     ) -> None:
         self.train = list(train)
         self.shots = shots
         self.method = method
         self._index = index
-        self._cache: dict[tuple[int | None, str | None], list[Any]] = {}
+        self._cache: dict[tuple[int | None, str | None], list[QAExample]] = {}
 
-    def for_seed(self, seed: int | None) -> Callable[[Any], Sequence[Any]]:
+    def for_seed(self, seed: int | None) -> Callable[[QAExample], Sequence[QAExample]]:
         if self.shots == 0:
             return lambda example: ()
         if len(self.train) < self.shots:
             raise StudyError(f"{self.shots}-shot needs {self.shots} train examples, the task has {len(self.train)}")
         from medadapt.prompts import select_shots
 
-        def pick(example: Any) -> Sequence[Any]:
+        def pick(example: QAExample) -> Sequence[QAExample]:
             key = (None if self.method == "knn" else seed, example.id if self.method == "knn" else None)
             if key not in self._cache:
                 if self.method == "knn" and self._index is not None:
@@ -189,16 +191,16 @@ class ShotPicker:
         return pick
 
 
-def test_items(test: Sequence[Any], decoding: str, max_greedy_items: int | None) -> Sequence[Any]:
+def test_items(test: Sequence[QAExample], decoding: str, max_greedy_items: int | None) -> Sequence[QAExample]:
     """The test items of a unit: greedy decoding may be capped lower (it generates, so it costs several times more)."""
     return test[:max_greedy_items] if decoding == "greedy" and max_greedy_items is not None else test
 
 
-def knn_index_factory(train: Sequence[Any], embedder: str) -> Callable[[], Any]:
+def knn_index_factory(train: Sequence[QAExample], embedder: str) -> Callable[[], ShotIndex]:
     """A ShotIndex of the task's train pool, fitted on first use and then shared by every setting and candidate."""
-    fitted: list[Any] = []
+    fitted: list[ShotIndex] = []
 
-    def index() -> Any:
+    def index() -> ShotIndex:
         if not fitted:
             from medadapt.prompts import ShotIndex, get_embedder
 
@@ -225,157 +227,188 @@ def knn_choices(grid: Sequence[PromptChoice]) -> list[PromptChoice]:
     return list(unique.values())
 
 
+@dataclass(frozen=True)
+class TaskGrid:
+    """Which cells a (model, task) shard runs: the study's settings and decodings, unless a phase narrows them
+    (fine-tuning: one zero-shot setting, its own decodings, its training prompt forced instead of selected)."""
+
+    settings: Sequence[Setting] | None = None
+    decodings: Sequence[str] | None = None
+    forced_choice: PromptChoice | None = None
+
+
+@dataclass(frozen=True)
+class TaskCell:
+    """One (setting, decoding) of a shard, with its few-shot picker and its name in progress bars."""
+
+    setting: Setting
+    decoding: str
+    picker: ShotPicker
+    where: str
+
+
+class _Progress:
+    """Reports a step's completed items through the job's progress callback (a no-op without one)."""
+
+    def __init__(self, advance: Advance | None, description: str, total: int) -> None:
+        self.advance, self.description, self.total, self.done = advance, description, total, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.advance is not None:
+            self.advance(self.description, self.done, self.total)
+
+
+class TaskRun:
+    """Selection, test and medopt units of one (model, task) shard, as named steps: `cells` → `select` (scoring each
+    candidate with `score_val`) → `evaluate_test` → `run_medopt` per cell, then `write_plan`."""
+
+    def __init__(
+        self, run_dir: Path, study: StudyConfig, ref: ModelRef, spec: ModelSpec, identity: dict[str, Any],
+        adapter: Adapter, splits: TaskSplits, advance: Advance | None = None,
+    ) -> None:
+        self.run_dir, self.study, self.ref, self.spec, self.identity = Path(run_dir), study, ref, spec, identity
+        self.adapter, self.splits, self.advance = adapter, splits, advance
+        self.task = splits.task
+        self.shard = shard_name(ref.label, self.task)
+        self.selection = study.prompt_selection
+        self.builder = PromptBuilder(adapter, study.study_compat)
+        self.option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
+        self.batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
+        self.cache_root = prediction_cache_root(study.cache_dir)
+        self.val_ids = [ex.id for ex in splits.val]
+        self.knn_index = knn_index_factory(splits.train, self.selection.knn_embedder)
+        self.entries: list[PlanEntry] = []
+
+    def run(self, counterparts: Sequence[ModelRef], variant: Variant = Variant.OWN, grid: TaskGrid | None = None) -> str:
+        """Every cell of the shard, then its plan; returns the shard's name."""
+        grid = grid or TaskGrid()
+        with ShardWriter(self.run_dir, self.shard) as writer:
+            for cell in self.cells(grid):
+                if grid.forced_choice is not None:
+                    chosen, candidates, summary = grid.forced_choice, [], None
+                else:
+                    chosen, candidates, summary = self.select(writer, cell)
+                self.evaluate_test(writer, cell, chosen, self.ref.label, variant=variant, counterpart=None,
+                                   candidates=candidates, selection_summary=summary, description=f"test {cell.where}")
+                self.run_medopt(writer, cell, counterparts)
+        self.write_plan(variant)
+        return self.shard
+
+    def cells(self, grid: TaskGrid) -> Iterator[TaskCell]:
+        """The (setting, decoding) cells that apply to the task, in config order."""
+        for setting in grid.settings if grid.settings is not None else self.study.settings:
+            if not setting.applies_to(self.task):
+                continue
+            picker = ShotPicker(self.splits.train, setting.shots, self.selection.shot_method, self.knn_index)
+            for decoding in grid.decodings if grid.decodings is not None else self.study.decodings:
+                yield TaskCell(setting, decoding, picker, f"{self.ref.label} · {self.task} · {setting.name} · {decoding}")
+
+    def unit(self, split: str, shots: int, decoding: str, choice: PromptChoice, prompt_model: str) -> UnitSpec:
+        """The unit of one split, prompt choice and decoding of this model on this task."""
+        study, selection = self.study, self.selection
+        return UnitSpec(
+            model=self.identity, task=self.task, split=split, shots=shots, decoding=decoding, prompt=choice,
+            prompt_model=prompt_model, option_policy=study.option_policy, extraction=study.extraction,
+            max_new_tokens=study.limits.max_new_tokens, study_compat=study.study_compat,
+            shot_method=selection.shot_method,
+            knn_embedder=selection.knn_embedder if selection.shot_method == "knn" else None,
+        )
+
+    def select(self, writer: ShardWriter, cell: TaskCell) -> tuple[PromptChoice, list[dict[str, Any]], dict[str, Any] | None]:
+        """The cell's prompt chosen on validation, each candidate's evidence and the selection summary (the default
+        prompt, no evidence, when the model has one candidate)."""
+        grid = prompt_grid(self.selection, self.spec, self.task, cell.setting.shots,
+                           chat_template=self.builder.chat_template)
+        if self.selection.shot_method == "knn":
+            grid = knn_choices(grid)
+        if len(grid) == 1:
+            return grid[0], [], None
+        if self.selection.strategy == "exhaustive" and packs(len(self.splits.val), self.batch_size):
+            self.score_packed(writer, cell, grid)
+        step = _Progress(self.advance, f"select {cell.where}", len(grid) * len(self.splits.val))
+        score = partial(self.score_val, writer, cell, step)
+        outcome = select_prompt(grid, self.selection, len(self.val_ids), score, align=self.batch_size)
+        chosen = grid[outcome.chosen]
+        return chosen, outcome.candidates, outcome.summary(chosen.label)
+
+    def score_packed(self, writer: ShardWriter, cell: TaskCell, grid: Sequence[PromptChoice]) -> None:
+        """Every candidate on every validation item in shared batches (units smaller than a batch); `score_val`
+        then finds them stored."""
+        packed = [
+            PackedUnit(self.unit("val", cell.setting.shots, cell.decoding, c, self.ref.label), self.splits.val,
+                       cell.picker.for_seed(c.shot_seed))
+            for c in grid
+        ]
+        run_packed(self.adapter, packed, writer, batch_size=self.batch_size, builder=self.builder,
+                   option_tokens=self.option_tokens, cache_root=self.cache_root)
+
+    def score_val(
+        self, writer: ShardWriter, cell: TaskCell, step: _Progress, choice: PromptChoice, start: int, stop: int
+    ) -> tuple[str, list[bool]]:
+        """One candidate on validation items start..stop-1: its run key and per-item correctness."""
+        unit = self.unit("val", cell.setting.shots, cell.decoding, choice, self.ref.label)
+        key = run_unit(
+            self.adapter, unit, self.splits.val[start:stop], cell.picker.for_seed(choice.shot_seed), writer,
+            batch_size=self.batch_size, builder=self.builder, option_tokens=self.option_tokens,
+            cache_root=self.cache_root, advance=step,
+        )
+        return key, writer.correctness(key, self.val_ids[start:stop])
+
+    def evaluate_test(
+        self, writer: ShardWriter, cell: TaskCell, choice: PromptChoice, prompt_model: str, *, variant: Variant,
+        counterpart: str | None, candidates: list[dict[str, Any]], description: str,
+        selection_summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Run one prompt choice on the test split and record its entry in the shard plan."""
+        test = test_items(self.splits.test, cell.decoding, self.study.limits.max_greedy_items)
+        key = run_unit(
+            self.adapter, self.unit("test", cell.setting.shots, cell.decoding, choice, prompt_model), test,
+            cell.picker.for_seed(choice.shot_seed), writer,
+            batch_size=self.batch_size, builder=self.builder, option_tokens=self.option_tokens,
+            cache_root=self.cache_root, advance=_Progress(self.advance, description, len(test)),
+        )
+        self.entries.append(PlanEntry(
+            setting=cell.setting.name, shots=cell.setting.shots, decoding=cell.decoding, variant=variant,
+            counterpart=counterpart, key=key, choice=choice.as_data(), choice_label=choice.label,
+            candidates=candidates, selection=selection_summary, n_items=len(test),
+        ))
+
+    def run_medopt(self, writer: ShardWriter, cell: TaskCell, counterparts: Sequence[ModelRef]) -> None:
+        """The cell's test split with each medical counterpart's selected prompt (medopt)."""
+        for counterpart in counterparts:
+            choice = _counterpart_choice(self.run_dir, counterpart, self.task, cell.setting.name, cell.decoding)
+            self.evaluate_test(
+                writer, cell, choice, counterpart.label, variant=Variant.MEDOPT, counterpart=counterpart.label,
+                candidates=[], description=f"medopt {cell.where} ← {counterpart.label}",
+            )
+
+    def write_plan(self, variant: Variant) -> None:
+        """The shard's plan: this run's entries, plus earlier ones for cells it did not run (a partial rerun)."""
+        splits = self.splits
+        entries = keep_previous_entries(read_shard_plan(self.run_dir, self.shard), self.entries)
+        write_shard_plan(self.run_dir, self.shard, ShardPlan(
+            model=self.ref.label, task=self.task, variant=variant, entries=entries, carved=splits.carved,
+            filtered=splits.filtered, n_test=len(splits.test), n_val=len(splits.val), n_train=len(splits.train),
+        ))
+
+
 def run_model_task(
     run_dir: Path,
     study: StudyConfig,
     ref: ModelRef,
-    spec: Any,
+    spec: ModelSpec,
     identity: dict[str, Any],
-    adapter: Any,
+    adapter: Adapter,
     splits: TaskSplits,
     counterparts: Sequence[ModelRef],
     *,
     variant: Variant = Variant.OWN,
     advance: Advance | None = None,
-    settings: Sequence[Any] | None = None,
-    decodings: Sequence[str] | None = None,
-    forced_choice: PromptChoice | None = None,
+    grid: TaskGrid | None = None,
 ) -> str:
     """Selection, test and medopt units of one (model, task) shard; writes the shard's plan file at the end."""
-    task = splits.task
-    shard = shard_name(ref.label, task)
-    selection = study.prompt_selection
-    builder = PromptBuilder(adapter, study.study_compat)
-    option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
-    batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
-    cache_root = prediction_cache_root(study.cache_dir)
-    val_ids = [ex.id for ex in splits.val]
-    entries: list[PlanEntry] = []
-
-    knn_index = knn_index_factory(splits.train, selection.knn_embedder)
-
-    def unit(split: str, shots: int, decoding: str, choice: PromptChoice, prompt_model: str) -> UnitSpec:
-        return UnitSpec(
-            model=identity,
-            task=task,
-            split=split,
-            shots=shots,
-            decoding=decoding,
-            prompt=choice,
-            prompt_model=prompt_model,
-            option_policy=study.option_policy,
-            extraction=study.extraction,
-            max_new_tokens=study.limits.max_new_tokens,
-            study_compat=study.study_compat,
-            shot_method=selection.shot_method,
-            knn_embedder=selection.knn_embedder if selection.shot_method == "knn" else None,
-        )
-
-    def progress(description: str, total: int) -> Callable[[int], None]:
-        done = [0]
-
-        def step(n: int) -> None:
-            done[0] += n
-            if advance is not None:
-                advance(description, done[0], total)
-
-        return step
-
-    def evaluate_test(
-        writer: ShardWriter,
-        picker: ShotPicker,
-        setting: Setting,
-        decoding: str,
-        choice: PromptChoice,
-        prompt_model: str,
-        *,
-        variant: Variant,
-        counterpart: str | None,
-        candidates: list[dict[str, Any]],
-        description: str,
-        selection_summary: dict[str, Any] | None = None,
-    ) -> None:
-        """Run one prompt choice on the test split and record its entry in the shard plan."""
-        test = test_items(splits.test, decoding, study.limits.max_greedy_items)
-        key = run_unit(
-            adapter, unit("test", setting.shots, decoding, choice, prompt_model), test,
-            picker.for_seed(choice.shot_seed), writer,
-            batch_size=batch_size, builder=builder, option_tokens=option_tokens, cache_root=cache_root,
-            advance=progress(description, len(test)),
-        )
-        entries.append(
-            PlanEntry(
-                setting=setting.name, shots=setting.shots, decoding=decoding, variant=variant,
-                counterpart=counterpart, key=key, choice=choice.as_data(), choice_label=choice.label,
-                candidates=candidates, selection=selection_summary, n_items=len(test),
-            )
-        )
-
-    with ShardWriter(run_dir, shard) as writer:
-        for setting in settings if settings is not None else study.settings:
-            if not setting.applies_to(task):
-                continue
-            picker = ShotPicker(splits.train, setting.shots, selection.shot_method, knn_index)
-            for decoding in decodings if decodings is not None else study.decodings:
-                where = f"{ref.label} · {task} · {setting.name} · {decoding}"
-                candidates_out: list[dict[str, Any]] = []
-                selection_summary: dict[str, Any] | None = None
-                if forced_choice is not None:
-                    chosen = forced_choice
-                else:
-                    grid = prompt_grid(selection, spec, task, setting.shots, chat_template=builder.chat_template)
-                    if selection.shot_method == "knn":
-                        grid = knn_choices(grid)
-                    chosen = grid[0]
-                    if len(grid) > 1:
-                        if selection.strategy == "exhaustive" and packs(len(splits.val), batch_size):
-                            packed = [
-                                PackedUnit(unit("val", setting.shots, decoding, c, ref.label), splits.val,
-                                           picker.for_seed(c.shot_seed))
-                                for c in grid
-                            ]
-                            run_packed(adapter, packed, writer, batch_size=batch_size, builder=builder,
-                                       option_tokens=option_tokens, cache_root=cache_root)
-                        step = progress(f"select {where}", len(grid) * len(splits.val))
-
-                        def score(
-                            choice: PromptChoice, start: int, stop: int, shots: int = setting.shots,
-                            decoding: str = decoding, picker: ShotPicker = picker, step: Callable[[int], None] = step,
-                        ) -> tuple[str, list[bool]]:
-                            u = unit("val", shots, decoding, choice, ref.label)
-                            key = run_unit(
-                                adapter, u, splits.val[start:stop], picker.for_seed(choice.shot_seed), writer,
-                                batch_size=batch_size, builder=builder, option_tokens=option_tokens,
-                                cache_root=cache_root, advance=step,
-                            )
-                            return key, writer.correctness(key, val_ids[start:stop])
-
-                        outcome = select_prompt(grid, selection, len(val_ids), score, align=batch_size)
-                        chosen = grid[outcome.chosen]
-                        candidates_out = outcome.candidates
-                        selection_summary = outcome.summary(chosen.label)
-                evaluate_test(
-                    writer, picker, setting, decoding, chosen, ref.label,
-                    variant=variant, counterpart=None, candidates=candidates_out, description=f"test {where}",
-                    selection_summary=selection_summary,
-                )
-                for counterpart in counterparts:
-                    med_choice = _counterpart_choice(run_dir, counterpart, task, setting.name, decoding)
-                    evaluate_test(
-                        writer, picker, setting, decoding, med_choice, counterpart.label,
-                        variant=Variant.MEDOPT, counterpart=counterpart.label, candidates=[],
-                        description=f"medopt {where} ← {counterpart.label}",
-                    )
-    entries = keep_previous_entries(read_shard_plan(run_dir, shard), entries)
-    write_shard_plan(
-        run_dir,
-        shard,
-        ShardPlan(
-            model=ref.label, task=task, variant=variant, entries=entries, carved=splits.carved,
-            filtered=splits.filtered, n_test=len(splits.test), n_val=len(splits.val), n_train=len(splits.train),
-        ),
-    )
-    return shard
+    return TaskRun(run_dir, study, ref, spec, identity, adapter, splits, advance).run(counterparts, variant, grid)
 
 
 def _counterpart_choice(run_dir: Path, counterpart: ModelRef, task: str, setting: str, decoding: str) -> PromptChoice:

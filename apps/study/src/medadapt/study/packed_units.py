@@ -13,14 +13,15 @@ uninterrupted one and gets the same numbers. Greedy rows are batched only with r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medadapt.study.engine import (
     OptionTokenCache,
     PromptBuilder,
+    ShotsFor,
     UnitSpec,
     cache_entries,
     compute_records,
@@ -30,22 +31,26 @@ from medadapt.study.engine import (
 from medadapt.study.prediction_cache import PredictionCache
 from medadapt.study.store import ShardWriter
 
+if TYPE_CHECKING:
+    from medadapt.models import Adapter
+    from medadapt.prompts import Prompt, QAExample
+
 
 @dataclass(frozen=True)
 class PackedUnit:
     """One unit to pack: what it is, its items and the few-shot demos of each item."""
 
     unit: UnitSpec
-    examples: Sequence[Any]
-    shots_for: Callable[[Any], Sequence[Any]]
+    examples: Sequence[QAExample]
+    shots_for: ShotsFor
 
 
 @dataclass(frozen=True)
 class _Row:
     unit: UnitSpec
     key: str
-    example: Any
-    prompt: Any
+    example: QAExample
+    prompt: Prompt
 
 
 def packs(n_items: int, batch_size: int) -> bool:
@@ -54,7 +59,7 @@ def packs(n_items: int, batch_size: int) -> bool:
 
 
 def run_packed(
-    adapter: Any,
+    adapter: Adapter,
     units: Sequence[PackedUnit],
     writer: ShardWriter,
     *,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from medadapt.study.config import StudyConfig
-from medadapt.study.errors import StudyError
 from medadapt.study.jsonl import read_jsonl
+from medadapt.study.model_identity import resolve_spec_or_none
 from medadapt.study.run_dir import (
     PLAN_FILE,
     PREDICTIONS_FILE,
@@ -61,29 +61,20 @@ class StoreCheck:
         return {"complete": self.ok, "problems": [asdict(p) for p in self.problems]}
 
 
-def _spec_or_none(ref: Any) -> Any:
-    """The model's registry entry for its skip rules; a model that no longer resolves has none (its shards count)."""
-    from medadapt.study.model_identity import resolve_spec
-
-    try:
-        return resolve_spec(ref)
-    except (StudyError, OSError, KeyError):
-        return None
-
-
 def expected_shards(config: StudyConfig) -> Iterator[tuple[str, str, str]]:
     """(model label, task, shard) of every shard the study plans, fine-tuned models included."""
     from medadapt.study.finetune_phase import finetune_tasks, finetuned_label
     from medadapt.study.model_job import skip_reason
 
-    runs = {ref.label: (ref, _spec_or_none(ref)) for ref in config.models()}
+    # A model's skipped tasks plan no shard; one whose spec no longer resolves plans every task (its shards count).
+    runs = {ref.label: (ref, resolve_spec_or_none(ref)) for ref in config.models()}
     for ref, spec in runs.values():
         for task in config.tasks:
-            if skip_reason(spec, task) is None:  # a model's skipped tasks plan no shard
+            if spec is None or skip_reason(spec, task) is None:
                 yield ref.label, task, shard_name(ref.label, task)
     if config.finetune.enabled:
         for ref, spec in runs.values():
-            for task in (t for t in finetune_tasks(config) if skip_reason(spec, t) is None):
+            for task in (t for t in finetune_tasks(config) if spec is None or skip_reason(spec, t) is None):
                 label = finetuned_label(ref.label, task)
                 yield label, task, shard_name(label, task)
 

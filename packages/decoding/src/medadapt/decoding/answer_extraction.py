@@ -11,7 +11,8 @@ _PUNCT_TABLE = str.maketrans({ch: " " for ch in string.punctuation})
 
 
 def option_letters(n_options: int) -> list[str]:
-    """A, B, ... for n options."""
+    """A, B, ... for n options: the same letters as medadapt.prompts.option_letters, kept here because decoding
+    imports nothing of ours (docs/protocol.md#option-letters)."""
     if not 0 < n_options <= 26:
         raise ValueError(f"options: expected 1..26 options, got {n_options}")
     return [chr(ord("A") + k) for k in range(n_options)]

@@ -90,7 +90,8 @@ def apply_casing(casing: str, text: str) -> str:
 
 
 def option_letters(n_options: int) -> tuple[str, ...]:
-    """Letters A, B, ... for `n_options` options (the study's F_NUM)."""
+    """Letters A, B, ... for `n_options` options (the study's F_NUM); medadapt.decoding keeps the same rule for
+    answer extraction (docs/protocol.md#option-letters)."""
     if not 0 <= n_options <= 26:
         raise ValueError(f"n_options must be between 0 and 26, got {n_options}")
     return tuple(chr(ord("A") + i) for i in range(n_options))
