@@ -24,5 +24,5 @@ def test_both_refuse_impossible_counts(n: int) -> None:
 
 def test_zero_options_is_the_documented_difference() -> None:
     assert prompt_letters(0) == ()
-    with pytest.raises(ValueError, match="1..26"):
+    with pytest.raises(ValueError, match=r"1\.\.26"):
         extraction_letters(0)
