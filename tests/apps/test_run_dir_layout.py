@@ -31,8 +31,10 @@ def test_top_level_names_are_run_dirs(small_run: Path) -> None:
     for name in (layout.STUDY_FILE, layout.MANIFEST_FILE):
         assert (small_run / name).is_file(), name
     assert layout.log_file(small_run).is_file()
-    assert (layout.report_dir(small_run) / layout.REPORT_JSON).is_file()
-    assert (layout.report_dir(small_run) / layout.REPORT_HTML).is_file()
+    tables = (layout.ACCURACY_CSV, layout.COMPARISONS_CSV, layout.RATES_CSV, layout.PROMPT_SENSITIVITY_CSV,
+              layout.HEADLINE_CSV, layout.VERDICT_CONTEXT_CSV)
+    for name in (layout.REPORT_JSON, layout.REPORT_HTML, *tables):
+        assert (layout.report_dir(small_run) / name).is_file(), name
 
 
 def test_store_shards_are_where_run_dir_says(small_run: Path) -> None:

@@ -9,7 +9,7 @@ names (and the shard folder naming) from here.
   logs/study.log           the study log (LOGS_DIR, LOG_NAME)
   store/<shard>/           one folder per (model, task): units, predictions, prompts, plan.json
   finetune/<shard>/        the LoRA sweep of one (model, task) (medadapt-finetune's layout inside)
-  report/                  report.json, the CSV tables, figures and report.html
+  report/                  report.json, the CSV tables, PNG figures and report.html
   rehearsal/               rehearsal.json and the rehearsal's data (a rehearsal only)
 ```"""
 
@@ -38,6 +38,13 @@ TRIAL_RESULT_FILE = "result.json"
 REPORT_DIR = "report"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
+ACCURACY_CSV = "accuracy.csv"
+COMPARISONS_CSV = "comparisons.csv"
+RATES_CSV = "rates.csv"
+PROMPT_SENSITIVITY_CSV = "prompt_sensitivity.csv"
+HEADLINE_CSV = "headline.csv"
+VERDICT_CONTEXT_CSV = "verdict_context.csv"
+# Figures are report/forest-<variant>.png and report/verdicts-<variant>.png (report.figures names them).
 
 REHEARSAL_DIR = "rehearsal"
 REHEARSAL_FILE = "rehearsal.json"

@@ -16,7 +16,14 @@ from medadapt.study.aggregate import Cell, StudyResults, collect_results
 from medadapt.study.config import StudyConfig
 from medadapt.study.report.figures import plot_text
 from medadapt.study.report.headline import headline_section
-from medadapt.study.run_dir import REPORT_JSON, report_dir
+from medadapt.study.run_dir import (
+    ACCURACY_CSV,
+    COMPARISONS_CSV,
+    PROMPT_SENSITIVITY_CSV,
+    RATES_CSV,
+    REPORT_JSON,
+    report_dir,
+)
 from medadapt.study.shard_plan import Variant
 from medadapt.study.store import read_store
 from medadapt.study.store_check import StoreCheck
@@ -329,12 +336,12 @@ def build_report(run_dir: Path, *, console: Console | None = None, allow_partial
     report["multiplicity"] = multiplicity_statement(config, len(report["comparisons"]))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / REPORT_JSON, report)
-    _write_csv(out / "accuracy.csv", report["accuracy"])
-    _write_csv(out / "comparisons.csv", report["comparisons"])
-    _write_csv(out / "rates.csv", [{k: v for k, v in r.items() if not isinstance(v, dict)} | {
+    _write_csv(out / ACCURACY_CSV, report["accuracy"])
+    _write_csv(out / COMPARISONS_CSV, report["comparisons"])
+    _write_csv(out / RATES_CSV, [{k: v for k, v in r.items() if not isinstance(v, dict)} | {
         f"{v}_{f}": r[v][f] for v in ("win", "tie", "loss") for f in ("count", "rate", "ci_low", "ci_high")
     } for r in report["rates"]])
-    _write_csv(out / "prompt_sensitivity.csv", report["prompt_sensitivity"])
+    _write_csv(out / PROMPT_SENSITIVITY_CSV, report["prompt_sensitivity"])
     write_headline_csv(out, report)
     figures = write_figures(families, per_pair, out)
     html = write_html(report, figures, out)

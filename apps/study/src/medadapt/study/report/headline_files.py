@@ -8,6 +8,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from medadapt.study.run_dir import HEADLINE_CSV, VERDICT_CONTEXT_CSV
+
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -37,8 +39,8 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def write_headline_csv(out: Path, report: dict[str, Any]) -> None:
     """headline.csv and verdict_context.csv beside the other tables."""
-    _write(out / "headline.csv", report["headline"])
-    _write(out / "verdict_context.csv", report["verdict_context"])
+    _write(out / HEADLINE_CSV, report["headline"])
+    _write(out / VERDICT_CONTEXT_CSV, report["verdict_context"])
 
 
 def _pct(value: float | None) -> str:
