@@ -104,6 +104,29 @@ class ScoreResult:
     status: list[str]
     n_tokens: list[int] = field(default_factory=list)
 
+    @classmethod
+    def unscored(cls, n_tokens: Sequence[int], n_options: int, longest: int) -> ScoreResult:
+        """The result before any forward pass, the one rule every adapter applies: a prompt of more than `longest`
+        tokens is "too_long", and every row holds NaN log-probs and -1 until the adapter `fill`s the rows it scores."""
+        n = len(n_tokens)
+        return cls(
+            logprobs=np.full((n, n_options), np.nan, dtype=np.float32),
+            logsumexp=np.full(n, np.nan, dtype=np.float32),
+            top_token=np.full(n, -1, dtype=np.int64),
+            status=[STATUS_OK if k <= longest else STATUS_TOO_LONG for k in n_tokens],
+            n_tokens=list(n_tokens),
+        )
+
+    def scorable(self) -> list[int]:
+        """The rows whose prompts fit (status "ok"), in order."""
+        return [i for i, s in enumerate(self.status) if s == STATUS_OK]
+
+    def fill(self, rows: Sequence[int], logprobs: Any, logsumexp: Any, top_token: Any) -> None:
+        """Write the scores of `rows` (arrays of len(rows) rows) into the result."""
+        self.logprobs[rows] = logprobs
+        self.logsumexp[rows] = logsumexp
+        self.top_token[rows] = top_token
+
     @property
     def predictions(self) -> np.ndarray:
         """Index of the best option per prompt (`best_option`); -1 where the prompt was not scored or no option

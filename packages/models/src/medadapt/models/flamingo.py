@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medadapt.models.adapter_io import (
     STATUS_OK,
     STATUS_TOO_LONG,
@@ -139,22 +137,15 @@ class FlamingoAdapter:
 
         inputs = as_model_inputs(prompts)
         table = OptionTable(option_tokens, len(inputs))
-        n = len(inputs)
         ids = [self._ids(p) for p in inputs]
-        status: list[str] = [
-            STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids
-        ]
-        logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
-        lse = np.full(n, np.nan, dtype=np.float32)
-        top = np.full(n, -1, dtype=np.int64)
-        ok = [i for i in range(n) if status[i] == STATUS_OK]
+        scores = ScoreResult.unscored([len(x) for x in ids], table.n_options, self.capabilities.context_length)
+        ok = scores.scorable()
         for start in range(0, len(ok), self.batch_size):
             rows = ok[start : start + self.batch_size]
             logits = self._last_logits([inputs[i] for i in rows], [ids[i] for i in rows]).float().contiguous()
             result = constrained_logprobs(logits, table.allowed(rows), backend=self.decoder_backend)
-            logprobs[rows] = table.combine(rows, result.logprobs)
-            lse[rows], top[rows] = result.logsumexp, result.top_token
-        return ScoreResult(logprobs, lse, top, status, [len(x) for x in ids])
+            scores.fill(rows, table.combine(rows, result.logprobs), result.logsumexp, result.top_token)
+        return scores
 
     def generate(
         self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()

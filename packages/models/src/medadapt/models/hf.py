@@ -103,14 +103,8 @@ class HFAdapter(TokenizerEncoding, PrefixReuseScoring):
         inputs = as_model_inputs(prompts)
         table = OptionTable(option_tokens, len(inputs))
         ids = [self._input_ids(p) for p in inputs]
-        n = len(inputs)
-        status: list[str] = [
-            STATUS_OK if len(x) <= self.capabilities.context_length else STATUS_TOO_LONG for x in ids
-        ]
-        logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
-        logsumexp = np.full(n, np.nan, dtype=np.float32)
-        top = np.full(n, -1, dtype=np.int64)
-        rows = [i for i in range(n) if status[i] == STATUS_OK]
+        scores = ScoreResult.unscored([len(x) for x in ids], table.n_options, self.capabilities.context_length)
+        rows = scores.scorable()
         self.last_passes = Counter()
         if rows:
             prefix = self._shared_prefix([ids[i] for i in rows])
@@ -124,10 +118,10 @@ class HFAdapter(TokenizerEncoding, PrefixReuseScoring):
                     )
                     allowed = table.allowed(batch_rows)
                     result = self._decode(logits, allowed)
-                    logprobs[batch_rows] = table.combine(batch_rows, result.logprobs)
-                    logsumexp[batch_rows] = result.logsumexp
-                    top[batch_rows] = result.top_token
-        return ScoreResult(logprobs, logsumexp, top, status, [len(x) for x in ids])
+                    scores.fill(
+                        batch_rows, table.combine(batch_rows, result.logprobs), result.logsumexp, result.top_token
+                    )
+        return scores
 
     def generate(
         self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()

@@ -141,8 +141,7 @@ def build_tiny_causal_lm(
     needs 32 or more. `chat_template=False` saves the tokenizer without a chat template, as a base model's
     (e.g. Llama-2-70B's) comes.
     """
-    if family not in ("llama", "mistral"):
-        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+    _check_family(family)
     recipe: dict[str, Any] = {
         "kind": "tiny-causal-lm",
         "family": family,
@@ -155,19 +154,28 @@ def build_tiny_causal_lm(
         recipe["chat_template"] = False
 
     def build(tmp: Path) -> None:
-        from transformers import LlamaForCausalLM, MistralForCausalLM
-
         tokenizer = train_tiny_tokenizer()
         if not chat_template:
             tokenizer.chat_template = None
-        config = _text_config(family, tokenizer, head_dim)
-        model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
-        model = _random_model(model_class, config, seed)
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        _save_causal_lm(tmp, family, _text_config(family, tokenizer, head_dim), tokenizer, seed)
 
     return build_once(Path(out_dir), recipe, build)
+
+
+def _check_family(family: str) -> None:
+    if family not in ("llama", "mistral"):
+        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+
+
+def _save_causal_lm(tmp: Path, family: Family, config: Any, tokenizer: Any, seed: int) -> None:
+    """A random decoder of the family saved with its tokenizer (its generation config knows the pad token)."""
+    from transformers import LlamaForCausalLM, MistralForCausalLM
+
+    model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
+    model = _random_model(model_class, config, seed)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
 
 
 def _pil_clip_image_processor() -> Any:
@@ -379,8 +387,7 @@ def build_stand_in_lm(
     Mistral's sliding window are the real model's (scaled by the caller); the weights are random and tiny. A
     tokenizer trained on `corpus` with a real-sized vocabulary cuts text about as finely as the real one.
     """
-    if family not in ("llama", "mistral"):
-        raise ValueError(f"family: expected 'llama' or 'mistral', got {family!r}")
+    _check_family(family)
     recipe: dict[str, Any] = {
         "kind": "stand-in-lm",
         "family": family,
@@ -396,8 +403,6 @@ def build_stand_in_lm(
     }
 
     def build(tmp: Path) -> None:
-        from transformers import LlamaForCausalLM, MistralForCausalLM
-
         tokenizer = train_tiny_tokenizer(tuple(extra_special), corpus=corpus, vocab_size=vocab_size)
         tokenizer.chat_template = chat_template
         tokenizer.model_max_length = int(context_length)
@@ -406,11 +411,7 @@ def build_stand_in_lm(
         config.max_position_embeddings = int(context_length)
         if family == "mistral":
             config.sliding_window = sliding_window
-        model_class = LlamaForCausalLM if family == "llama" else MistralForCausalLM
-        model = _random_model(model_class, config, seed)
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        _save_causal_lm(tmp, family, config, tokenizer, seed)
 
     return build_once(Path(out_dir), recipe, build)
 

@@ -99,12 +99,9 @@ class VLLMAdapter(TokenizerEncoding):
         inputs = as_model_inputs(prompts)
         table = OptionTable(option_tokens, len(inputs))
         ids = [self.encode(p.text, p.add_special_tokens) for p in inputs]
-        context = self.capabilities.context_length
-        status: list[str] = [STATUS_OK if len(x) < context else STATUS_TOO_LONG for x in ids]
-        n = len(inputs)
-        logprobs = np.full((n, table.n_options), np.nan, dtype=np.float32)
-        top = np.full(n, -1, dtype=np.int64)
-        rows = [i for i in range(n) if status[i] == STATUS_OK]
+        # vLLM needs room for the one token it generates to return log-probs: a prompt must be shorter than the context.
+        scores = ScoreResult.unscored([len(x) for x in ids], table.n_options, self.capabilities.context_length - 1)
+        rows = scores.scorable()
         if rows:
             requests, params = [], []
             for r in rows:
@@ -126,9 +123,9 @@ class VLLMAdapter(TokenizerEncoding):
                 for j, token_id in enumerate(allowed[i]):
                     if token_id >= 0:
                         variant[i, j] = returned[int(token_id)].logprob
-                top[r] = completion.token_ids[0]
-            logprobs[rows] = table.combine(rows, variant)
-        return ScoreResult(logprobs, np.full(n, np.nan, dtype=np.float32), top, status, [len(x) for x in ids])
+                scores.top_token[r] = completion.token_ids[0]
+            scores.logprobs[rows] = table.combine(rows, variant)  # vLLM returns no log-sum-exp: it stays NaN
+        return scores
 
     def generate(
         self, prompts: Sequence[Any], max_new_tokens: int = 64, stop: Sequence[str] = ()
