@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from medadapt.study.candidates import PromptChoice, candidate_grid
 from medadapt.study.config import ModelRef, PromptSelection, Setting, StudyConfig
-from medadapt.study.engine import OptionTokenCache, PromptBuilder, UnitSpec, run_unit
+from medadapt.study.engine import OptionTokenCache, PromptBuilder, ShotsFor, UnitSpec, run_unit
 from medadapt.study.errors import StudyError
 from medadapt.study.execution import Execution, adapter_options, resolve_engine, result_identity
 from medadapt.study.growth import keep_previous_entries
@@ -170,25 +170,30 @@ class ShotPicker:
         self._index = index
         self._cache: dict[tuple[int | None, str | None], list[QAExample]] = {}
 
-    def for_seed(self, seed: int | None) -> Callable[[QAExample], Sequence[QAExample]]:
+    def for_seed(self, seed: int | None) -> ShotsFor:
+        """The demonstrations of each query under one shot seed (none for zero-shot)."""
         if self.shots == 0:
-            return lambda example: ()
+            return _no_shots
         if len(self.train) < self.shots:
             raise StudyError(f"{self.shots}-shot needs {self.shots} train examples, the task has {len(self.train)}")
+        return partial(self._pick, seed)
+
+    def _pick(self, seed: int | None, example: QAExample) -> Sequence[QAExample]:
         from medadapt.prompts import select_shots
 
-        def pick(example: QAExample) -> Sequence[QAExample]:
-            key = (None if self.method == "knn" else seed, example.id if self.method == "knn" else None)
-            if key not in self._cache:
-                if self.method == "knn" and self._index is not None:
-                    self._cache[key] = self._index().select(example, self.shots)
-                else:
-                    self._cache[key] = list(
-                        select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
-                    )
-            return self._cache[key]
+        key = (None if self.method == "knn" else seed, example.id if self.method == "knn" else None)
+        if key not in self._cache:
+            if self.method == "knn" and self._index is not None:
+                self._cache[key] = self._index().select(example, self.shots)
+            else:
+                self._cache[key] = list(
+                    select_shots(self.train, example, self.shots, method=self.method, seed=seed or 0)
+                )
+        return self._cache[key]
 
-        return pick
+
+def _no_shots(example: QAExample) -> Sequence[QAExample]:
+    return ()
 
 
 def test_items(test: Sequence[QAExample], decoding: str, max_greedy_items: int | None) -> Sequence[QAExample]:
@@ -196,22 +201,23 @@ def test_items(test: Sequence[QAExample], decoding: str, max_greedy_items: int |
     return test[:max_greedy_items] if decoding == "greedy" and max_greedy_items is not None else test
 
 
-def knn_index_factory(train: Sequence[QAExample], embedder: str) -> Callable[[], ShotIndex]:
+class KnnIndex:
     """A ShotIndex of the task's train pool, fitted on first use and then shared by every setting and candidate."""
-    fitted: list[ShotIndex] = []
 
-    def index() -> ShotIndex:
-        if not fitted:
+    def __init__(self, train: Sequence[QAExample], embedder: str) -> None:
+        self.train, self.embedder = train, embedder
+        self._fitted: ShotIndex | None = None
+
+    def __call__(self) -> ShotIndex:
+        if self._fitted is None:
             from medadapt.prompts import ShotIndex, get_embedder
 
             try:
-                model = get_embedder(embedder)
+                model = get_embedder(self.embedder)
             except ValueError as exc:
                 raise StudyError(f"prompt_selection.knn_embedder: {exc}") from None
-            fitted.append(ShotIndex(train, model))
-        return fitted[0]
-
-    return index
+            self._fitted = ShotIndex(self.train, model)
+        return self._fitted
 
 
 def knn_choices(grid: Sequence[PromptChoice]) -> list[PromptChoice]:
@@ -277,7 +283,7 @@ class TaskRun:
         self.batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
         self.cache_root = prediction_cache_root(study.cache_dir)
         self.val_ids = [ex.id for ex in splits.val]
-        self.knn_index = knn_index_factory(splits.train, self.selection.knn_embedder)
+        self.knn_index = KnnIndex(splits.train, self.selection.knn_embedder)
         self.entries: list[PlanEntry] = []
 
     def run(self, counterparts: Sequence[ModelRef], variant: Variant = Variant.OWN, grid: TaskGrid | None = None) -> str:
