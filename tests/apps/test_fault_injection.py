@@ -207,7 +207,7 @@ def test_progress_shows_markup_names_as_written() -> None:
     """Progress bars run during inference: a label like `gen[/x]` must not stop the study there either."""
     import io
 
-    from medadapt.study.executors import progress_bar
+    from medadapt.study.progress_bars import progress_bar
 
     screen = io.StringIO()
     with progress_bar(Console(file=screen, force_terminal=True, width=120)) as progress:

@@ -45,11 +45,16 @@ def _rehearse(config: Path, out: Path, cache: Path) -> dict:
     return json.loads((out / "report" / "report.json").read_text(encoding="utf-8"))
 
 
+def _name(ref: str | dict) -> str:
+    return ref if isinstance(ref, str) else ref["name"]
+
+
 def _expected_rows(config: Path) -> set[tuple[str, ...]]:
     """Every pair × task × setting × decoding × variant the config asks for (fine-tuned: its tasks, greedy)."""
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     rows = set()
-    for pair in data["pairs"]:
+    for entry in data["pairs"]:
+        pair = {which: _name(entry[which]) for which in ("general", "medical")}
         for task in data["tasks"]:
             for setting in data["settings"]:
                 name = setting if isinstance(setting, str) else setting["name"]
@@ -118,11 +123,39 @@ def test_rehearsal_runs_the_whole_grid_and_records_its_overrides(tmp_path: Path)
     assert _statuses(out, "llama-2-7b-chat--medqa") == {"ok"}
 
 
+# paper-llm.yaml's 70B executions: vLLM over 4 GPUs, or transformers spread over 4 GPUs in 4-bit weights.
+VLLM_TP4 = {"engine": "vllm", "tensor_parallel_size": 4, "gpu_memory_utilization": 0.9, "batch_size": 256, "gpus": 4}
+HF_SPREAD = {"engine": "hf", "device_map": "auto", "quantization": "4bit", "gpus": 4}
+
+
 def test_rehearsal_of_the_paper_shapes(tmp_path: Path) -> None:
     text = _config(
-        tmp_path, "paper-text", [{"general": "llama-2-70b", "medical": "clinical-camel-70b"}], ["medqa", "ehrnoteqa"]
+        tmp_path, "paper-text",
+        [{"general": {"name": "llama-2-70b", "execution": VLLM_TP4},
+          "medical": {"name": "clinical-camel-70b", "execution": HF_SPREAD}}],
+        ["medqa", "ehrnoteqa"], execution={"dtype": "bfloat16", "batch_size": 32},
     )
     vlm = _config(tmp_path, "paper-vlm", [{"general": "llava-v0-7b", "medical": "llava-med-7b"}], ["pathvqa"])
     for config in (text, vlm):
         report = _rehearse(config, tmp_path / config.stem, tmp_path / "cache")
         assert _rows(report) == _expected_rows(config)
+    # The GPU executions were checked, then run on CPU with the stand-ins' own adapter; both are on record.
+    record = json.loads((tmp_path / "paper-text" / "rehearsal" / "rehearsal.json").read_text(encoding="utf-8"))
+    general, medical = record["execution"]["llama-2-70b"], record["execution"]["clinical-camel-70b"]
+    assert general["configured"] == {**VLLM_TP4, "dtype": "bfloat16"}
+    assert general["rehearsed"] == {"engine": "hf", "dtype": "float32", "batch_size": 32}
+    assert medical["configured"] == {**HF_SPREAD, "dtype": "bfloat16", "batch_size": 32}
+    assert medical["rehearsed"] == {"engine": "hf", "dtype": "float32", "batch_size": 32}
+
+
+def test_rehearsal_stops_on_an_execution_option_the_engine_refuses(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, "bad-execution",
+        [{"general": {"name": "llama-2-7b", "execution": {"engine": "hf", "tensor_parallel_size": 2}},
+          "medical": "meditron-7b"}],
+        ["medqa"],
+    )
+    result = CliRunner().invoke(app, ["rehearse", str(config), "--out", str(tmp_path / "run"),
+                                      "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code != 0
+    assert "llama-2-7b" in result.output and "tensor_parallel_size" in result.output and "'hf'" in result.output

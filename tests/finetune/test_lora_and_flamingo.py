@@ -24,6 +24,33 @@ def test_all_linear_layers_but_the_head_get_lora(tiny_lm: Path) -> None:
     assert len(trainable) == 2 * len(names)
 
 
+def test_saved_lora_loads_with_peft_and_gives_the_trained_outputs(tiny_lm: Path, tmp_path: Path) -> None:
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from medadapt.finetune import LoraSelection
+
+    selection = LoraSelection(LoraConfigSpec(r=4))
+    trained = selection.apply(AutoModelForCausalLM.from_pretrained(tiny_lm))
+    with torch.no_grad():
+        for name, param in trained.named_parameters():
+            if "lora_B" in name:  # B starts at zero: make the adapter change the outputs
+                param.normal_(std=0.5)
+    selection.save_trained(trained, tmp_path / "adapter")
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["inference_mode"] is True and config["r"] == 4
+    assert trained.peft_config["default"].inference_mode is False  # the model being trained is left as it was
+    loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm), str(tmp_path / "adapter"))
+    base = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        expected = trained(input_ids=ids).logits
+        assert not torch.allclose(expected, base(input_ids=ids).logits)
+        torch.testing.assert_close(loaded(input_ids=ids).logits, expected)
+
+
 def test_unknown_kind_is_rejected(tiny_lm: Path) -> None:
     from transformers import AutoModelForCausalLM
 

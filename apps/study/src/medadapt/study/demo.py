@@ -99,7 +99,7 @@ def adapted_model(general: Path, medical_dir: Path, spec: Any, console: Console)
         made = json.loads(record.read_text(encoding="utf-8"))
         if made.get("spec") == spec.model_dump(mode="json") and made.get("base") == str(general.resolve()):
             return medical_dir
-    from medadapt.study.executors import progress_bar
+    from medadapt.study.progress_bars import progress_bar
 
     with progress_bar(console) as progress:
         bar = progress.add_task(f"building the medical model: continued pretraining of {general.name}", total=None)

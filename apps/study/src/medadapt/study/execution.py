@@ -124,8 +124,10 @@ def _accepted(engine: str) -> frozenset[str] | None:
     return frozenset(p.name for p in params) & frozenset(Execution.model_fields)
 
 
-def adapter_options(execution: Execution, engine: str, model: str) -> dict[str, Any]:
-    """The keyword arguments for the engine's factory; options it does not take are an error naming them."""
+def check_engine_options(execution: Execution, engine: str, model: str) -> dict[str, Any]:
+    """The execution options meant for the engine's factory, checked against what it takes (an option it does not
+    take, or a quantization mode it does not know, is an error naming them); whether the engine is installed here
+    is not checked, so a rehearsal can check a GPU config on CPU."""
     given = {k: v for k, v in execution.model_dump(exclude_none=True).items() if k not in {"engine", *_APP_FIELDS}}
     accepted = _accepted(engine)
     if accepted is not None:
@@ -136,15 +138,28 @@ def adapter_options(execution: Execution, engine: str, model: str) -> dict[str, 
                 f"model {model!r}: execution option(s) {', '.join(refused)} are not accepted by engine {engine!r} "
                 f"(it accepts: {takes})"
             )
-    if engine == "vllm" and not _vllm_installed():
-        raise StudyError(f"model {model!r}: engine 'vllm' needs vLLM: pip install 'medadapt-models[vllm]' (or give "
-                         "the model another engine)")
     quantization = given.get("quantization")
     if engine in ("hf", "llava") and quantization is not None and quantization not in HF_QUANTIZATION:
         raise StudyError(
             f"model {model!r}: execution.quantization {quantization!r} is not a mode of engine {engine!r}; "
             f"allowed: {', '.join(HF_QUANTIZATION)}"
         )
+    return given
+
+
+def engine_takes(engine: str, option: str) -> bool:
+    """Whether the engine's factory takes this execution option (`batch_size` and `gpus` are the study's own)."""
+    accepted = _accepted(engine)
+    return option in _APP_FIELDS or accepted is None or option in accepted
+
+
+def adapter_options(execution: Execution, engine: str, model: str) -> dict[str, Any]:
+    """The keyword arguments for the engine's factory; options it does not take are an error naming them."""
+    given = check_engine_options(execution, engine, model)
+    if engine == "vllm" and not _vllm_installed():
+        raise StudyError(f"model {model!r}: engine 'vllm' needs vLLM: pip install 'medadapt-models[vllm]' (or give "
+                         "the model another engine)")
+    accepted = _accepted(engine)
     takes_batch = engine in _ADAPTER_BATCH or (accepted is not None and engine not in BUILTIN_OPTIONS
                                                and "batch_size" in accepted)
     if execution.batch_size is not None and takes_batch:

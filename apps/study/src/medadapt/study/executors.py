@@ -8,46 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from medadapt.study.errors import StudyError
 from medadapt.study.model_job import ModelJob, run_model_job
+from medadapt.study.progress_bars import bar_advance, progress_bar
 from medadapt.study.study_plan import Wave
 
 log = logging.getLogger("medadapt.study")
 
 
-def progress_bar(console: Console) -> Progress:
-    """The progress display used by every long step."""
-    return Progress(
-        # Descriptions carry model labels from the user's config: shown as written, never parsed as rich markup.
-        TextColumn("{task.description}", style="progress.description", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 def run_local(waves: Sequence[Wave], console: Console) -> None:
     """One model at a time in this process; each model is loaded once for all its tasks and candidates."""
     with progress_bar(console) as progress:
-        bars: dict[str, Any] = {}
-
-        def advance(description: str, done: int, total: int) -> None:
-            if description not in bars:
-                bars[description] = progress.add_task(description, total=total)
-            progress.update(bars[description], completed=done, total=total)
-
+        advance = bar_advance(progress)
         for wave in waves:
             for job in wave.jobs:
                 log.info("job %s on %s", job.model.get("name") or job.model.get("path"), ", ".join(job.tasks))

@@ -44,8 +44,8 @@ def finetune_tasks(config: StudyConfig) -> list[str]:
 
 def run_finetune_phase(config: StudyConfig, run_dir: Path, console: Console) -> None:
     """Sweep, select by validation loss, evaluate; each step resumes from what the run directory holds."""
-    from medadapt.study.executors import progress_bar
-    from medadapt.study.finetune_progress import bar_advance, sweep_callback
+    from medadapt.study.finetune_progress import sweep_callback
+    from medadapt.study.progress_bars import bar_advance, progress_bar
 
     n_trials = len(config.finetune.ranks) * len(config.finetune.learning_rates)
     with progress_bar(console) as progress:

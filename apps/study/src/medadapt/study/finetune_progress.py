@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.progress import Progress
 
+from medadapt.study.progress_bars import finish_bar
+
 
 def sweep_callback(progress: Progress, label: str, n_trials: int) -> Any:
     """A medadapt-finetune TrainingCallback that drives `progress` (imported lazily: torch is behind it)."""
@@ -16,13 +18,14 @@ def sweep_callback(progress: Progress, label: str, n_trials: int) -> Any:
         def __init__(self) -> None:
             self.sweep = progress.add_task(f"fine-tune {label}: trials", total=n_trials)
             self.trials: dict[str, Any] = {}
+            self.running: Any = None
 
         def on_step(self, trial: Any, step: int, total_steps: int) -> None:
             if trial.trial_id not in self.trials:
+                self._finish_running()
                 progress.update(self.sweep, completed=len(self.trials))
-                self.trials[trial.trial_id] = progress.add_task(
-                    f"  {label} · {trial.trial_id}", total=total_steps, completed=step
-                )
+                self.running = progress.add_task(f"  {label} · {trial.trial_id}", total=total_steps, completed=step)
+                self.trials[trial.trial_id] = self.running
             progress.update(self.trials[trial.trial_id], completed=step, total=total_steps)
 
         def on_epoch_end(self, trial: Any, row: dict[str, Any]) -> None:
@@ -32,18 +35,14 @@ def sweep_callback(progress: Progress, label: str, n_trials: int) -> Any:
                 progress.update(bar, description=f"  {label} · {trial.trial_id} · val loss {loss:.4f}")
 
         def finish(self) -> None:
+            self._finish_running()
             progress.update(self.sweep, completed=n_trials)
+            finish_bar(progress, self.sweep)
+
+        def _finish_running(self) -> None:
+            """A trial's bar stays while it trains; the next trial (or the sweep's end) prints and drops it."""
+            if self.running is not None:
+                finish_bar(progress, self.running)
+                self.running = None
 
     return SweepProgress()
-
-
-def bar_advance(progress: Progress) -> Any:
-    """The (description, done, total) callback model_job.run_model_task reports through."""
-    bars: dict[str, Any] = {}
-
-    def advance(description: str, done: int, total: int) -> None:
-        if description not in bars:
-            bars[description] = progress.add_task(description, total=total)
-        progress.update(bars[description], completed=done, total=total)
-
-    return advance

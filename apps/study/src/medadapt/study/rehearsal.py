@@ -1,11 +1,13 @@
 """`medadapt rehearse`: a study config run end to end on CPU, every checkpoint a tiny stand-in of its family.
 
-A rehearsal is `medadapt run` (the same `execute_study`), with three substitutions, all recorded in the run
+A rehearsal is `medadapt run` (the same `execute_study`), with four substitutions, all recorded in the run
 directory (`rehearsal.json`) and printed:
 - each model's registry entry points at a tiny random checkpoint that keeps what shapes prompts and inputs: chat
   template or none (and the registry's template patch still applies), the template's special tokens, BOS, Mistral's
   sliding window, the context window scaled down (so the study's over-long prompts stay over-long), LLaVA's image
   token and its count per image, Flamingo's `<image>` / `<|endofchunk|>`;
+- each model runs on CPU: its configured execution is checked as the real run checks it, then replaced by its
+  family's adapter in float32 with the configured batch sizes (rehearsal_execution.py);
 - each task's rows come from a real data root when it has them, else from invented rows of the exact layout;
 - the work inside each unit shrinks (validation and test items, generated tokens, training epochs and items,
   bootstrap resamples), never the grid: every candidate prompt, setting, decoding, medopt counterpart and
@@ -188,19 +190,22 @@ def _registry_name(ref: ModelRef, which: str) -> str:
     return ref.name
 
 
-def stand_in_specs(config: StudyConfig, cache: Path, scale: RehearsalScale, console: Console) -> dict[str, Any]:
-    """Registry name → stand-in spec, for every model of the study."""
+def stand_in_specs(
+    config: StudyConfig, cache: Path, scale: RehearsalScale, console: Console
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Registry name → real spec, and registry name → stand-in spec, for every model of the study."""
     from medadapt.study.model_identity import resolve_spec
 
+    real: dict[str, Any] = {}
     specs: dict[str, Any] = {}
     for pair in config.pairs:
         for which, ref in (("general", pair.general), ("medical", pair.medical)):
             name = _registry_name(ref, which)
             if name not in specs:
-                real = resolve_spec(ref)
-                console.print(f"stand-in for {name}: {real.family}/{real.adapter}, chat={real.chat}")
-                specs[name] = build_stand_in(real, cache, scale)
-    return specs
+                real[name] = resolve_spec(ref)
+                console.print(f"stand-in for {name}: {real[name].family}/{real[name].adapter}, chat={real[name].chat}")
+                specs[name] = build_stand_in(real[name], cache, scale)
+    return real, specs
 
 
 def _describe_stand_in(spec: Any) -> dict[str, Any]:
@@ -233,15 +238,17 @@ def rehearse(
     from medadapt.models.cache import default_cache_dir
     from medadapt.models.registry import registry_overlay
     from medadapt.study.rehearsal_data import build_rehearsal_data
+    from medadapt.study.rehearsal_execution import rehearsal_executions
     from medadapt.study.runner import execute_study, prepare_run_dir
 
     scale = scale or RehearsalScale()
     config = load_config(config_path)
     run_dir = Path(out).resolve()
     data_dir = rehearsal_dir(run_dir) / REHEARSAL_DATA_DIR
-    rehearsed = rehearsal_config(config, data_dir, scale)
     cache = (cache_dir or default_cache_dir()) / "rehearsal"
-    specs = stand_in_specs(config, cache, scale, console)
+    real, specs = stand_in_specs(config, cache, scale, console)
+    on_cpu, executions = rehearsal_executions(config, real, specs)
+    rehearsed = rehearsal_config(on_cpu, data_dir, scale)
     prepare_run_dir(run_dir, rehearsed)
     tasks = [*config.tasks, *config.finetune.tasks]
     sources = build_rehearsal_data(tasks, data_dir, real_data)
@@ -249,6 +256,7 @@ def rehearse(
         "config": str(Path(config_path).resolve()),
         "overrides": asdict(scale),
         "stand_ins": {name: _describe_stand_in(spec) for name, spec in specs.items()},
+        "execution": executions,
         "data": sources,
     }
     record_path = rehearsal_dir(run_dir) / REHEARSAL_FILE

@@ -63,5 +63,22 @@ class LoraSelection:
         return weight_decay_groups(model, weight_decay)
 
     def save_trained(self, model: Any, out_dir: Path) -> None:
-        """peft's adapter_config.json + adapter_model.safetensors."""
-        model.save_pretrained(str(out_dir), safe_serialization=True)
+        """peft's adapter layout (adapter_config.json + adapter_model.safetensors), written here rather than by
+        `save_pretrained`, which also renders a README model card per call: most of the time of saving a sweep's
+        small adapters, and nothing an evaluator reads."""
+        import copy
+
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        name = model.active_adapter
+        state = get_peft_model_state_dict(model, adapter_name=name)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        save_file(
+            {key: value.detach().cpu().contiguous() for key, value in state.items()},
+            str(Path(out_dir) / "adapter_model.safetensors"),
+            metadata={"format": "pt"},
+        )
+        config = copy.copy(model.peft_config[name])
+        config.inference_mode = True  # as peft saves it: a loaded adapter is frozen unless asked otherwise
+        config.save_pretrained(str(out_dir))
