@@ -18,7 +18,7 @@ SPEC = SweepSpec(ranks=(4,), learning_rates=(1e-3,), training=TrainingSpec(max_l
 
 
 def test_an_overlong_example_stops_the_sweep_by_default_naming_it(tiny_lm: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="'long-note'.*max_length=64"):
+    with pytest.raises(ValueError, match=r"'long-note'.*max_length=64"):
         prepare_sweep(tiny_lm, [*SHORT, LONG], SHORT, tmp_path, SPEC)
 
 
