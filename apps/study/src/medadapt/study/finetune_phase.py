@@ -98,6 +98,7 @@ def _finetune_one(
         name=label,
         progress=False,
         callbacks=[callback],
+        overlong="drop",  # as over-long test prompts are left out of a comparison, not a reason to stop the study
     )
     ft_spec = result.registry_entry
     ft_ref = ModelRef(name=label)

@@ -57,7 +57,7 @@ class RehearsalScale:
     max_new_tokens: int = 2
     max_epochs: int = 1
     train_items: int = 2
-    finetune_batch_size: int = 2
+    finetune_batch_size: int = 1
     n_resamples: int = 100
     # Stand-in windows: the registry's context_length / context_divisor (Llama-2's 4096 tokens → 2048), small enough
     # that the study's long notes (EHRNoteQA, n2c2) overflow the short-context models' windows.

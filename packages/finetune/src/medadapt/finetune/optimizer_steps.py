@@ -54,6 +54,23 @@ def supervised_loss_sum(logits: Any, labels: Any) -> tuple[Any, int]:
     return loss, count
 
 
+def _answer_window(labels: Any) -> int:
+    """How many last positions hold every logit the loss reads: from the one before the first labelled token
+    (answers end the rows, so with long prompts most positions need no vocabulary projection at all)."""
+    labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+    if len(labelled) == 0:
+        return 0
+    return int(labels.shape[1] - max(int(labelled[0]) - 1, 0))
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    import inspect
+
+    base = model.module if hasattr(model, "module") else model  # DDP
+    base = base.get_base_model() if hasattr(base, "get_base_model") else base  # peft
+    return "logits_to_keep" in inspect.signature(type(base).forward).parameters
+
+
 def _to_device(batch: dict[str, Any], device: str, float_dtype: Any) -> dict[str, Any]:
     out = {}
     for key, value in batch.items():
@@ -78,6 +95,7 @@ class Trainer:
     study_compat: bool = False
     # A selection may map the batch onto another forward signature (Flamingo: lang_x, vision_x).
     model_inputs: ModelInputs = forward_inputs
+    _logits_to_keep: bool | None = None
 
     def summed_loss(self, rows: Sequence[SupervisedFeatures]) -> tuple[Any, int]:
         """Forward one padded micro-batch; the summed answer loss and its token count."""
@@ -86,9 +104,22 @@ class Trainer:
             self.runtime.device,
             self.runtime.load_dtype,
         )
+        labels = batch["labels"]
+        inputs = self.model_inputs(batch)
+        keep = _answer_window(labels) if self._keeps_logits else 0
+        if keep:
+            inputs["logits_to_keep"] = keep
+            labels = labels[:, -keep:]
         with self.runtime.autocast():
-            logits = self.model(**self.model_inputs(batch)).logits
-        return supervised_loss_sum(logits, batch["labels"])
+            logits = self.model(**inputs).logits
+        return supervised_loss_sum(logits, labels)
+
+    @property
+    def _keeps_logits(self) -> bool:
+        """Whether the forward can return logits for the last positions only (transformers' `logits_to_keep`)."""
+        if self._logits_to_keep is None:
+            self._logits_to_keep = self.model_inputs is forward_inputs and _takes_logits_to_keep(self.model)
+        return self._logits_to_keep
 
     def step(self, micro_batches: GlobalBatch) -> float:
         """One optimizer step over the micro-batches of a global batch; loss normalised by its answer tokens."""

@@ -41,6 +41,11 @@ class LoraConfigSpec(BaseModel):
     modules_to_save: tuple[str, ...] = ()
 
 
+# What a sweep does with an example longer than the model's context: stop with an error naming it, or leave it out
+# and count it in the sweep manifest.
+Overlong = Literal["error", "drop"]
+
+
 class TrainingSpec(BaseModel):
     """Optimiser, schedule and stopping rule of one trial; defaults are the study's
     (docs/protocol.md#lora-sweep-and-selection) except the batch size."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from medadapt.finetune.selection import select_best_trial
-from medadapt.finetune.spec import SweepSpec
+from medadapt.finetune.spec import Overlong, SweepSpec
 from medadapt.finetune.supervised import SupervisedPair
 from medadapt.finetune.sweep_setup import SweepSetup, prepare_sweep, run_trial
 from medadapt.finetune.training_loop import TrainingCallback, TrialResult, load_trial_result
@@ -65,14 +65,17 @@ def run_sweep(
     callbacks: Sequence[TrainingCallback] = (),
     progress: bool = True,
     keep_checkpoints: bool = False,
+    overlong: Overlong = "error",
 ) -> SweepResult:
     """Run every trial of `spec` on (`train`, `val`), pick the lowest validation loss and register the winner.
 
     `base` is a medadapt-models ModelSpec, registry name or checkpoint directory. Re-running with the same
-    `out_dir` skips finished trials and resumes an interrupted one from its newest checkpoint.
+    `out_dir` skips finished trials and resumes an interrupted one from its newest checkpoint. An example longer
+    than the model's context raises (`overlong="error"`) or is left out and counted in the sweep manifest
+    (`"drop"`).
     """
     spec = spec or SweepSpec()
-    setup = prepare_sweep(base, train, val, out_dir, spec)
+    setup = prepare_sweep(base, train, val, out_dir, spec, overlong=overlong)
     trials = spec.trials()
     if executor == "sequential":
         results = [

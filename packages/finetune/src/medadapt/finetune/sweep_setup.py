@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Any
 from medadapt.finetune.base_model import ModelSource, load_base_model, load_tokenizer
 from medadapt.finetune.parameters import LoraSelection
 from medadapt.finetune.runtime import Runtime
-from medadapt.finetune.spec import SweepSpec, TrialSpec
+from medadapt.finetune.spec import Overlong, SweepSpec, TrialSpec
 from medadapt.finetune.supervised import SupervisedFeatures, SupervisedPair, encode_pairs
 from medadapt.finetune.training_loop import TrainingCallback, TrialResult, train_trial
 
 __all__ = ["MANIFEST", "SweepSetup", "prepare_sweep", "run_trial"]
+
+log = logging.getLogger("medadapt.finetune")
 
 MANIFEST = "sweep.json"
 
@@ -69,20 +72,51 @@ def _encode(
     return encode_pairs(tokenizer, pairs, max_length=max_length)
 
 
+def _fitting(
+    source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None, overlong: Overlong, split: str
+) -> tuple[list[SupervisedFeatures], int]:
+    """The encoded examples, and how many were left out for being longer than `max_length` (`overlong="drop"`;
+    `"error"` raises on the first one, naming it)."""
+    if overlong == "error" or max_length is None:
+        return _encode(source, tokenizer, pairs, max_length), 0
+    features = _encode(source, tokenizer, pairs, None)
+    kept = [f for f in features if len(f.input_ids) <= max_length]
+    if features and not kept:
+        raise ValueError(
+            f"{split} data: all {len(features)} examples are longer than the model's {max_length} tokens "
+            f"(shortest: {min(len(f.input_ids) for f in features)}); nothing is left to train on"
+        )
+    dropped = len(features) - len(kept)
+    if dropped:
+        log.warning("%s data: %d of %d examples are longer than the model's %d tokens and are left out",
+                    split, dropped, len(features), max_length)
+    return kept, dropped
+
+
+def _split_record(features: Sequence[SupervisedFeatures], dropped: int) -> dict[str, Any]:
+    """A split's manifest entry; the over-long count only when some were left out (older manifests still match)."""
+    record: dict[str, Any] = {"n": len(features), "sha256": _fingerprint(features)}
+    if dropped:
+        record["overlong_dropped"] = dropped
+    return record
+
+
 def prepare_sweep(
     base: Any,
     train: Sequence[SupervisedPair],
     val: Sequence[SupervisedPair],
     out_dir: str | Path,
     spec: SweepSpec,
+    *,
+    overlong: Overlong = "error",
 ) -> SweepSetup:
     """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`."""
     source = ModelSource.of(base)
     tokenizer = load_tokenizer(source)
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     max_length = spec.training.max_length or _context_length(source)
-    train_features = _encode(source, tokenizer, train, max_length)
-    val_features = _encode(source, tokenizer, val, max_length)
+    train_features, train_dropped = _fitting(source, tokenizer, train, max_length, overlong, "training")
+    val_features, val_dropped = _fitting(source, tokenizer, val, max_length, overlong, "validation")
     pad = text_tokenizer.pad_token_id
     if pad is None:
         pad = text_tokenizer.eos_token_id  # the study's rule: pad = EOS when the tokenizer has none
@@ -91,8 +125,8 @@ def prepare_sweep(
         "spec": json.loads(spec.to_json()),
         "base": source.path,
         "kind": source.kind,
-        "train": {"n": len(train_features), "sha256": _fingerprint(train_features)},
-        "val": {"n": len(val_features), "sha256": _fingerprint(val_features)},
+        "train": _split_record(train_features, train_dropped),
+        "val": _split_record(val_features, val_dropped),
     }
     path = out / MANIFEST
     if path.is_file():
