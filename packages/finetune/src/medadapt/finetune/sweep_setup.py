@@ -73,23 +73,36 @@ def _encode(
 
 
 def _fitting(
-    source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None, overlong: Overlong, split: str
+    source: ModelSource,
+    tokenizer: Any,
+    pairs: Sequence[Any],
+    max_length: int | None,
+    overlong: Overlong,
+    split: str,
+    limit: int | None = None,
 ) -> tuple[list[SupervisedFeatures], int]:
-    """The encoded examples, and how many were left out for being longer than `max_length` (`overlong="drop"`;
-    `"error"` raises on the first one, naming it)."""
+    """The first `limit` (default: all) encoded examples, and how many were left out on the way for being longer
+    than `max_length` (`overlong="drop"`; `"error"` raises on the first one, naming it)."""
     if overlong == "error" or max_length is None:
-        return _encode(source, tokenizer, pairs, max_length), 0
-    features = _encode(source, tokenizer, pairs, None)
-    kept = [f for f in features if len(f.input_ids) <= max_length]
-    if features and not kept:
+        return _encode(source, tokenizer, pairs[:limit] if limit is not None else pairs, max_length), 0
+    kept: list[SupervisedFeatures] = []
+    dropped = 0
+    for pair in pairs:
+        if limit is not None and len(kept) >= limit:
+            break
+        [features] = _encode(source, tokenizer, [pair], None)
+        if len(features.input_ids) <= max_length:
+            kept.append(features)
+        else:
+            dropped += 1
+    if pairs and not kept:
         raise ValueError(
-            f"{split} data: all {len(features)} examples are longer than the model's {max_length} tokens "
-            f"(shortest: {min(len(f.input_ids) for f in features)}); nothing is left to train on"
+            f"{split} data: all {len(pairs)} examples are longer than the model's {max_length} tokens; "
+            "nothing is left to train on"
         )
-    dropped = len(features) - len(kept)
     if dropped:
-        log.warning("%s data: %d of %d examples are longer than the model's %d tokens and are left out",
-                    split, dropped, len(features), max_length)
+        log.warning("%s data: %d examples are longer than the model's %d tokens and are left out",
+                    split, dropped, max_length)
     return kept, dropped
 
 
@@ -109,13 +122,17 @@ def prepare_sweep(
     spec: SweepSpec,
     *,
     overlong: Overlong = "error",
+    max_train_examples: int | None = None,
 ) -> SweepSetup:
-    """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`."""
+    """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`; train on the first
+    `max_train_examples` training examples (that fit, with `overlong="drop"`)."""
     source = ModelSource.of(base)
     tokenizer = load_tokenizer(source)
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     max_length = spec.training.max_length or _context_length(source)
-    train_features, train_dropped = _fitting(source, tokenizer, train, max_length, overlong, "training")
+    train_features, train_dropped = _fitting(
+        source, tokenizer, train, max_length, overlong, "training", max_train_examples
+    )
     val_features, val_dropped = _fitting(source, tokenizer, val, max_length, overlong, "validation")
     pad = text_tokenizer.pad_token_id
     if pad is None:
