@@ -12,7 +12,7 @@ from typing import Any, Literal
 from medadapt.finetune.selection import select_best_trial
 from medadapt.finetune.spec import Overlong, SweepSpec
 from medadapt.finetune.supervised import SupervisedPair
-from medadapt.finetune.sweep_setup import SweepSetup, prepare_sweep, run_trial
+from medadapt.finetune.sweep_setup import BaseLoader, SweepSetup, prepare_sweep, run_trial
 from medadapt.finetune.training_loop import TrainingCallback, TrialResult, load_trial_result
 
 __all__ = ["SweepResult", "SweepSetup", "prepare_sweep", "run_sweep", "run_trial"]
@@ -81,8 +81,9 @@ def run_sweep(
     )
     trials = spec.trials()
     if executor == "sequential":
+        bases = BaseLoader(setup.source)
         results = [
-            run_trial(setup, t, callbacks=callbacks, progress=progress, keep_checkpoints=keep_checkpoints)
+            run_trial(setup, t, callbacks=callbacks, progress=progress, keep_checkpoints=keep_checkpoints, bases=bases)
             for t in trials
         ]
     elif executor == "ray":
