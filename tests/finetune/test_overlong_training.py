@@ -35,3 +35,11 @@ def test_dropped_overlong_examples_are_counted_in_the_manifest(tiny_lm: Path, tm
 def test_nothing_left_to_train_on_is_an_error(tiny_lm: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="training data: all 1 examples are longer than the model's 64 tokens"):
         prepare_sweep(tiny_lm, [LONG], SHORT, tmp_path, SPEC, overlong="drop")
+
+
+def test_the_training_cap_counts_examples_that_fit(tiny_lm: Path, tmp_path: Path) -> None:
+    setup = prepare_sweep(tiny_lm, [LONG, LONG, *SHORT], SHORT, tmp_path, SPEC, overlong="drop", max_train_examples=2)
+    assert [f.example_id for f in setup.train] == ["s0", "s1"]
+    assert json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))["train"]["overlong_dropped"] == 2
+    capped = prepare_sweep(tiny_lm, [*SHORT, LONG], SHORT, tmp_path / "error", SPEC, max_train_examples=2)
+    assert [f.example_id for f in capped.train] == ["s0", "s1"]  # the over-long third is never reached

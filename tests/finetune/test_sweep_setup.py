@@ -38,3 +38,31 @@ def test_a_base_that_already_has_an_adapter_is_refused(tiny_lm: Path) -> None:
     with pytest.raises(ValueError, match="merge it first"):
         ModelSource.of(spec)
     assert ModelSource.of(tiny_lm).kind == "causal-lm"
+
+
+def test_a_small_base_is_read_once_and_copied_for_each_trial(tiny_lm: Path) -> None:
+    import torch
+
+    from medadapt.finetune import sweep_setup
+    from medadapt.finetune.runtime import Runtime
+
+    runtime = Runtime.create("fp32", "cpu")
+    loader = sweep_setup.BaseLoader(ModelSource.of(tiny_lm))
+    torch.manual_seed(3)
+    first = loader(runtime)
+    assert torch.equal(torch.rand(4), (torch.manual_seed(3), torch.rand(4))[1])  # loading drew no random numbers
+    second = loader(runtime)
+    assert second is not first and loader._kept is not None and loader._kept[1] not in (first, second)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+        assert a.data_ptr() != b.data_ptr(), name  # a copy: training one trial cannot touch the next
+
+
+def test_a_large_base_is_loaded_afresh_for_each_trial(tiny_lm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from medadapt.finetune import sweep_setup
+    from medadapt.finetune.runtime import Runtime
+
+    monkeypatch.setattr(sweep_setup, "COPY_BASE_UP_TO_BYTES", 0)  # every model counts as large
+    loader = sweep_setup.BaseLoader(ModelSource.of(tiny_lm))
+    runtime = Runtime.create("fp32", "cpu")
+    assert loader(runtime) is not loader(runtime) and loader._kept is None

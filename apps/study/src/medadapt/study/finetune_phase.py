@@ -81,7 +81,6 @@ def _finetune_one(
     execution = execution_of(config, ref)
     label = finetuned_label(ref.label, task)
     splits = load_study_task(config, task)
-    train = splits.train[: ft.max_train_items] if ft.max_train_items else splits.train
     out_dir = finetune_dir(run_dir, ref.label, task)
     log.info("fine-tuning %s on %s: %d×%d trials", ref.label, task, len(ft.ranks), len(ft.learning_rates))
     sweep = SweepSpec(
@@ -91,14 +90,17 @@ def _finetune_one(
     )
     result = run_sweep(
         spec,
-        training_pairs(train, spec, study_bugs=config.study_compat),
+        training_pairs(splits.train, spec, study_bugs=config.study_compat),
         training_pairs(splits.val, spec, study_bugs=config.study_compat),
         out_dir,
         sweep,
         name=label,
         progress=False,
         callbacks=[callback],
-        overlong="drop",  # as over-long test prompts are left out of a comparison, not a reason to stop the study
+        # As over-long test prompts are left out of a comparison: not a reason to stop the study; the cap counts
+        # the examples that fit.
+        overlong="drop",
+        max_train_examples=ft.max_train_items,
     )
     ft_spec = result.registry_entry
     ft_ref = ModelRef(name=label)

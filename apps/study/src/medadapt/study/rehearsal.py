@@ -46,6 +46,8 @@ LLAVA_EXTRA_TOKENS = ("<im_start>", "<im_end>")
 # finely as the real checkpoints' tokenizers (4.0 characters per token on PubMedQA abstracts), so a prompt's length
 # in stand-in tokens is close to its real length.
 STAND_IN_VOCAB = 8192
+# The shortest context window among the study's models (MediTron-7B, 2,048 tokens).
+SHORTEST_WINDOW = 2048
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class RehearsalScale:
     finetune_batch_size: int = 1
     n_resamples: int = 100
     # Stand-in windows: the registry's context_length / context_divisor (Llama-2's 4096 tokens → 2048), small enough
-    # that the study's long notes (EHRNoteQA, n2c2) overflow the short-context models' windows.
+    # that the study's long notes (EHRNoteQA, n2c2) overflow the short-context models' windows; never below 2,048.
     context_divisor: int = 2
 
 
@@ -103,7 +105,10 @@ def _seed(name: str) -> int:
 
 
 def _scaled(context_length: int | None, scale: RehearsalScale) -> int:
-    return max(64, (context_length or 2048) // scale.context_divisor)
+    """The stand-in's window: the real one scaled down, but never below the study's shortest (MediTron-7B's), where
+    the study's few-shot prompts fit: a smaller window would make prompts over-long that the study scored."""
+    real = context_length or SHORTEST_WINDOW
+    return max(min(real, SHORTEST_WINDOW), real // scale.context_divisor)
 
 
 def stand_in_template(spec: Any) -> str | None:

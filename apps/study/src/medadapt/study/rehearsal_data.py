@@ -22,8 +22,8 @@ log = logging.getLogger("medadapt.study")
 ROWS_PER_SPLIT = 12
 IMAGE_SIDE = 64
 # Words per synthetic clinical note (≈1.2 stand-in tokens a word), spread from short to ~3,000 tokens as the real
-# notes: the longest overflow a scaled-down 2,048-token Llama-2 window (and more overflow MediTron-7B's 1,024), none
-# overflow the scaled-down 4,096-token Llama-3 window.
+# notes: the longest overflow a scaled-down 2,048-token Llama-2 window (MediTron-7B's real one, which the study
+# skipped), none overflow the scaled-down 4,096-token Llama-3 window.
 LONG_NOTE_WORDS = (100, 400, 800, 1400, 2000)
 
 _WORDS = (

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from medadapt.finetune.selection import select_best_trial
 from medadapt.finetune.spec import Overlong, SweepSpec
 from medadapt.finetune.supervised import SupervisedPair
-from medadapt.finetune.sweep_setup import SweepSetup, prepare_sweep, run_trial
+from medadapt.finetune.sweep_setup import BaseLoader, SweepSetup, prepare_sweep, run_trial
 from medadapt.finetune.training_loop import TrainingCallback, TrialResult, load_trial_result
 
 __all__ = ["SweepResult", "SweepSetup", "prepare_sweep", "run_sweep", "run_trial"]
@@ -66,20 +66,24 @@ def run_sweep(
     progress: bool = True,
     keep_checkpoints: bool = False,
     overlong: Overlong = "error",
+    max_train_examples: int | None = None,
 ) -> SweepResult:
     """Run every trial of `spec` on (`train`, `val`), pick the lowest validation loss and register the winner.
 
     `base` is a medadapt-models ModelSpec, registry name or checkpoint directory. Re-running with the same
     `out_dir` skips finished trials and resumes an interrupted one from its newest checkpoint. An example longer
     than the model's context raises (`overlong="error"`) or is left out and counted in the sweep manifest
-    (`"drop"`).
+    (`"drop"`); `max_train_examples` caps the training examples (the first ones, that fit when dropping).
     """
     spec = spec or SweepSpec()
-    setup = prepare_sweep(base, train, val, out_dir, spec, overlong=overlong)
+    setup = prepare_sweep(
+        base, train, val, out_dir, spec, overlong=overlong, max_train_examples=max_train_examples
+    )
     trials = spec.trials()
     if executor == "sequential":
+        bases = BaseLoader(setup.source)
         results = [
-            run_trial(setup, t, callbacks=callbacks, progress=progress, keep_checkpoints=keep_checkpoints)
+            run_trial(setup, t, callbacks=callbacks, progress=progress, keep_checkpoints=keep_checkpoints, bases=bases)
             for t in trials
         ]
     elif executor == "ray":

@@ -20,11 +20,13 @@ from medadapt.finetune.spec import Overlong, SweepSpec, TrialSpec
 from medadapt.finetune.supervised import SupervisedFeatures, SupervisedPair, encode_pairs
 from medadapt.finetune.training_loop import TrainingCallback, TrialResult, train_trial
 
-__all__ = ["MANIFEST", "SweepSetup", "prepare_sweep", "run_trial"]
+__all__ = ["MANIFEST", "BaseLoader", "SweepSetup", "prepare_sweep", "run_trial"]
 
 log = logging.getLogger("medadapt.finetune")
 
 MANIFEST = "sweep.json"
+# Bases up to this size are kept in memory by a sweep and copied for each trial instead of being read again.
+COPY_BASE_UP_TO_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -73,23 +75,36 @@ def _encode(
 
 
 def _fitting(
-    source: ModelSource, tokenizer: Any, pairs: Sequence[Any], max_length: int | None, overlong: Overlong, split: str
+    source: ModelSource,
+    tokenizer: Any,
+    pairs: Sequence[Any],
+    max_length: int | None,
+    overlong: Overlong,
+    split: str,
+    limit: int | None = None,
 ) -> tuple[list[SupervisedFeatures], int]:
-    """The encoded examples, and how many were left out for being longer than `max_length` (`overlong="drop"`;
-    `"error"` raises on the first one, naming it)."""
+    """The first `limit` (default: all) encoded examples, and how many were left out on the way for being longer
+    than `max_length` (`overlong="drop"`; `"error"` raises on the first one, naming it)."""
     if overlong == "error" or max_length is None:
-        return _encode(source, tokenizer, pairs, max_length), 0
-    features = _encode(source, tokenizer, pairs, None)
-    kept = [f for f in features if len(f.input_ids) <= max_length]
-    if features and not kept:
+        return _encode(source, tokenizer, pairs[:limit] if limit is not None else pairs, max_length), 0
+    kept: list[SupervisedFeatures] = []
+    dropped = 0
+    for pair in pairs:
+        if limit is not None and len(kept) >= limit:
+            break
+        [features] = _encode(source, tokenizer, [pair], None)
+        if len(features.input_ids) <= max_length:
+            kept.append(features)
+        else:
+            dropped += 1
+    if pairs and not kept:
         raise ValueError(
-            f"{split} data: all {len(features)} examples are longer than the model's {max_length} tokens "
-            f"(shortest: {min(len(f.input_ids) for f in features)}); nothing is left to train on"
+            f"{split} data: all {len(pairs)} examples are longer than the model's {max_length} tokens; "
+            "nothing is left to train on"
         )
-    dropped = len(features) - len(kept)
     if dropped:
-        log.warning("%s data: %d of %d examples are longer than the model's %d tokens and are left out",
-                    split, dropped, len(features), max_length)
+        log.warning("%s data: %d examples are longer than the model's %d tokens and are left out",
+                    split, dropped, max_length)
     return kept, dropped
 
 
@@ -109,13 +124,17 @@ def prepare_sweep(
     spec: SweepSpec,
     *,
     overlong: Overlong = "error",
+    max_train_examples: int | None = None,
 ) -> SweepSetup:
-    """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`."""
+    """Resolve the base, encode the data, and write (or check) the sweep manifest in `out_dir`; train on the first
+    `max_train_examples` training examples (that fit, with `overlong="drop"`)."""
     source = ModelSource.of(base)
     tokenizer = load_tokenizer(source)
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     max_length = spec.training.max_length or _context_length(source)
-    train_features, train_dropped = _fitting(source, tokenizer, train, max_length, overlong, "training")
+    train_features, train_dropped = _fitting(
+        source, tokenizer, train, max_length, overlong, "training", max_train_examples
+    )
     val_features, val_dropped = _fitting(source, tokenizer, val, max_length, overlong, "validation")
     pad = text_tokenizer.pad_token_id
     if pad is None:
@@ -162,19 +181,16 @@ def run_trial(
     callbacks: Sequence[TrainingCallback] = (),
     progress: bool = True,
     keep_checkpoints: bool = False,
+    bases: BaseLoader | None = None,
 ) -> TrialResult:
-    """Train (or resume, or just read back) one trial of the sweep."""
+    """Train (or resume, or just read back) one trial of the sweep; `bases` shared by the trials of one process
+    lets a small base be loaded once."""
     trial_dir = setup.trial_dir(trial)
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "trial.json").write_text(trial.model_dump_json(indent=1), encoding="utf-8")
-    source = setup.source
-
-    def load_model(runtime: Runtime) -> Any:
-        return load_base_model(source, runtime.load_dtype)
-
     return train_trial(
         trial,
-        load_model=load_model,
+        load_model=bases or BaseLoader(setup.source),
         selection=_selection(setup, trial),
         train=setup.train,
         val=setup.val,
@@ -185,6 +201,31 @@ def run_trial(
         progress=progress,
         keep_checkpoints=keep_checkpoints,
     )
+
+
+class BaseLoader:
+    """Loads the frozen base for each trial. A base of at most `COPY_BASE_UP_TO_BYTES` is read from disk once and
+    copied for every later trial (a copy of a small model costs a fraction of a load; loading leaves the trial's random
+    numbers alone, so the trials are the same either way); a larger one is loaded afresh, never held twice."""
+
+    def __init__(self, source: ModelSource) -> None:
+        self.source = source
+        self._kept: tuple[Any, Any] | None = None  # (dtype, pristine base)
+
+    def __call__(self, runtime: Runtime) -> Any:
+        import copy
+
+        import torch
+
+        dtype = runtime.load_dtype
+        if self._kept is not None and self._kept[0] == dtype:
+            return copy.deepcopy(self._kept[1])
+        with torch.random.fork_rng(devices=[]):  # whatever a build draws (Flamingo's fresh layers), trials draw alike
+            model = load_base_model(self.source, dtype)
+        if sum(p.numel() * p.element_size() for p in model.parameters()) <= COPY_BASE_UP_TO_BYTES:
+            self._kept = (dtype, model)
+            return copy.deepcopy(model)
+        return model
 
 
 def _selection(setup: SweepSetup, trial: TrialSpec) -> Any:
