@@ -64,11 +64,11 @@ def _answer_window(labels: Any) -> int:
 
 
 def _takes_logits_to_keep(model: Any) -> bool:
-    import inspect
+    from medadapt.models.capabilities import ForwardSignature
 
     base = model.module if hasattr(model, "module") else model  # DDP
     base = base.get_base_model() if hasattr(base, "get_base_model") else base  # peft
-    return "logits_to_keep" in inspect.signature(type(base).forward).parameters
+    return ForwardSignature.of(base).keeps_logits
 
 
 def _to_device(batch: dict[str, Any], device: str, float_dtype: Any) -> dict[str, Any]:
