@@ -217,12 +217,14 @@ class BaseLoader:
 
         import torch
 
+        from medadapt.models.capabilities import parameter_bytes
+
         dtype = runtime.load_dtype
         if self._kept is not None and self._kept[0] == dtype:
             return copy.deepcopy(self._kept[1])
         with torch.random.fork_rng(devices=[]):  # whatever a build draws (Flamingo's fresh layers), trials draw alike
             model = load_base_model(self.source, dtype)
-        if sum(p.numel() * p.element_size() for p in model.parameters()) <= COPY_BASE_UP_TO_BYTES:
+        if parameter_bytes(model) <= COPY_BASE_UP_TO_BYTES:
             self._kept = (dtype, model)
             return copy.deepcopy(model)
         return model

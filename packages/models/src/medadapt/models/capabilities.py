@@ -42,6 +42,11 @@ class ForwardSignature:
         return cls("cache" if "cache" in params else "past_key_values", "logits_to_keep" in params)
 
 
+def parameter_bytes(model: Any) -> int:
+    """The memory a model's parameters take (what decides whether copying or collecting it is worth it)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
 def probe_capabilities(spec: ModelSpec, base_model: Any, tokenizer: Any) -> Capabilities:
     """Chat template (with the registry's patch), system turn, context length (spec, config, tokenizer), tokens."""
     template = chat_template_patch(spec.chat_template_patch, getattr(tokenizer, "chat_template", None))

@@ -21,7 +21,12 @@ from medadapt.models.adapter_io import (
     as_model_inputs,
 )
 from medadapt.models.batching import length_sorted_batches
-from medadapt.models.capabilities import ForwardSignature, probe_capabilities, system_turn_allowed
+from medadapt.models.capabilities import (
+    ForwardSignature,
+    parameter_bytes,
+    probe_capabilities,
+    system_turn_allowed,
+)
 from medadapt.models.hf_loading import load_causal_lm, prepare_tokenizer, resolve_dtype
 from medadapt.models.option_table import OptionTable
 from medadapt.models.prefix_reuse import PACKED_MASK_ELEMENTS, PrefixReuseScoring
@@ -34,10 +39,6 @@ __all__ = ["PACKED_MASK_ELEMENTS", "HFAdapter", "load_hf_adapter", "resolve_dtyp
 
 # Closing a CPU model at least this large runs a garbage collection to return its memory at once.
 COLLECT_FROM_BYTES = 256 * 2**20
-
-
-def _model_bytes(model: Any) -> int:
-    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 class HFAdapter(TokenizerEncoding, PrefixReuseScoring):
@@ -190,7 +191,7 @@ class HFAdapter(TokenizerEncoding, PrefixReuseScoring):
         model, self.model = self.model, None
         if model is None:
             return
-        collect = _model_bytes(model) >= COLLECT_FROM_BYTES or model.device.type != "cpu"
+        collect = parameter_bytes(model) >= COLLECT_FROM_BYTES or model.device.type != "cpu"
         del model
         if not collect:
             return
