@@ -13,16 +13,13 @@ from typing import Any
 
 from medadapt.study.config import ModelRef, Pair, StudyConfig
 from medadapt.study.execution import Execution, check_engine_options, engine_takes, resolve_engine
+from medadapt.study.model_job import execution_of
 
 CPU_DTYPE = "float32"
 # A stand-in batch larger than this only costs memory on CPU (vLLM's 256 would pad 256 long prompts at once).
 CPU_MAX_BATCH = 32
 # Attention kernels a CPU has; others (flash_attention_2) fall back to the engine's default.
 CPU_ATTENTION = ("sdpa", "eager")
-
-
-def _model_execution(config: StudyConfig, ref: ModelRef) -> Execution:
-    return (ref.execution or Execution()).over(config.execution)
 
 
 def cpu_execution(configured: Execution, real_spec: Any, stand_in: Any, label: str) -> Execution:
@@ -48,7 +45,7 @@ def rehearsal_executions(config: StudyConfig, real: dict[str, Any], stand_ins: d
     record: dict[str, dict[str, Any]] = {}
 
     def moved(ref: ModelRef) -> ModelRef:
-        configured = _model_execution(config, ref)
+        configured = execution_of(config, ref)
         rehearsed = cpu_execution(configured, real[ref.label], stand_ins[ref.label], ref.label)
         record[ref.label] = {
             "configured": {**configured.model_dump(exclude_none=True),

@@ -95,7 +95,8 @@ class Trainer:
     study_compat: bool = False
     # A selection may map the batch onto another forward signature (Flamingo: lang_x, vision_x).
     model_inputs: ModelInputs = forward_inputs
-    _logits_to_keep: bool | None = None
+    # Whether the forward can return logits for the last positions only (transformers' `logits_to_keep`).
+    keeps_logits: bool = False
 
     def summed_loss(self, rows: Sequence[SupervisedFeatures]) -> tuple[Any, int]:
         """Forward one padded micro-batch; the summed answer loss and its token count."""
@@ -106,20 +107,13 @@ class Trainer:
         )
         labels = batch["labels"]
         inputs = self.model_inputs(batch)
-        keep = _answer_window(labels) if self._keeps_logits else 0
+        keep = _answer_window(labels) if self.keeps_logits else 0
         if keep:
             inputs["logits_to_keep"] = keep
             labels = labels[:, -keep:]
         with self.runtime.autocast():
             logits = self.model(**inputs).logits
         return supervised_loss_sum(logits, labels)
-
-    @property
-    def _keeps_logits(self) -> bool:
-        """Whether the forward can return logits for the last positions only (transformers' `logits_to_keep`)."""
-        if self._logits_to_keep is None:
-            self._logits_to_keep = self.model_inputs is forward_inputs and _takes_logits_to_keep(self.model)
-        return self._logits_to_keep
 
     def step(self, micro_batches: GlobalBatch) -> float:
         """One optimizer step over the micro-batches of a global batch; loss normalised by its answer tokens."""
@@ -176,8 +170,10 @@ def build_trainer(
         num_warmup_steps=math.ceil(total_steps * warmup_ratio),
         num_training_steps=total_steps,
     )
+    keeps_logits = model_inputs is forward_inputs and _takes_logits_to_keep(model)
     return Trainer(
-        model, optimizer, scheduler, params, runtime, pad_token_id, max_grad_norm, study_compat, model_inputs
+        model, optimizer, scheduler, params, runtime, pad_token_id, max_grad_norm, study_compat, model_inputs,
+        keeps_logits,
     )
 
 
