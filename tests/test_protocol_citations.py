@@ -17,7 +17,7 @@ def _anchor(heading: str) -> str:
 
 def _citations() -> dict[str, set[str]]:
     cited: dict[str, set[str]] = {}
-    for path in sorted(REPO_ROOT.glob("packages/*/**/*")):
+    for path in sorted([*REPO_ROOT.glob("packages/*/**/*"), *REPO_ROOT.glob("apps/*/**/*")]):
         if path.suffix not in {".py", ".yaml", ".md"} or not path.is_file():
             continue
         for match in CITATION.finditer(path.read_text(encoding="utf-8")):
@@ -33,7 +33,7 @@ def test_every_cited_protocol_section_exists() -> None:
     ]
     anchors = {_anchor(h) for h in headings}
     cited = _citations()
-    assert cited, "no docs/protocol.md citations found under packages/"
+    assert cited, "no docs/protocol.md citations found under packages/ or apps/"
     missing = {anchor: sorted(files) for anchor, files in cited.items() if anchor not in anchors}
     assert not missing, f"citations of sections docs/protocol.md does not have: {missing}"
 

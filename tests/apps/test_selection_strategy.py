@@ -12,7 +12,9 @@ from rich.console import Console
 from medadapt.study.config import parse_config
 from medadapt.study.demo import demo_config
 from medadapt.study.runner import execute_study
+from medadapt.study.selection import validation_order
 from medadapt.study.store import read_store
+from medadapt.study.task_data import load_study_task
 
 N_VAL = 24  # asked for; the vendored anatomy slice has fewer validation items, so each plan's n_val is used
 
@@ -86,8 +88,16 @@ def test_a_race_that_drops_nobody_gives_the_exhaustive_results(
     assert test_records(raced_dir) == test_records(run_dir)
 
 
-def test_racing_stores_its_race_and_the_report_shows_the_cost(tiny_models: tuple[Path, Path], tmp_path: Path) -> None:
-    run_dir, entries = _run(tiny_models, tmp_path / "run", strategy="racing", race={"first_block": 4, "alpha": 0.5})
+RACE = {"strategy": "racing", "race": {"first_block": 4, "alpha": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def raced(tiny_models: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    return _run(tiny_models, tmp_path_factory.mktemp("raced") / "run", **RACE)
+
+
+def test_racing_stores_its_race_and_the_report_shows_the_cost(raced: tuple[Path, list[dict[str, Any]]]) -> None:
+    run_dir, entries = raced
     report = json.loads((run_dir / "report" / "report.json").read_text())
     cells = report["prompt_selection"]["cells"]
     assert report["prompt_selection"]["strategy"] == "racing"
@@ -106,6 +116,23 @@ def test_racing_stores_its_race_and_the_report_shows_the_cost(tiny_models: tuple
         assert entry["selection"]["prompts_scored"] == scored
     html = (run_dir / "report" / "report.html").read_text()
     assert "selection-cost-table" in html
+
+
+def test_a_race_takes_the_validation_items_in_a_seeded_random_order(
+    raced: tuple[Path, list[dict[str, Any]]], tiny_models: tuple[Path, Path]
+) -> None:
+    """The drop test assumes the items seen are a random subset: a candidate dropped after k items was scored on
+    the first k of the seeded permutation, not of the data file's order."""
+    run_dir, entries = raced
+    config = _config(tiny_models, RACE)
+    data_order = [ex.id for ex in load_study_task(config, "mmlu_anatomy").val]
+    race_order = [ex.id for ex in validation_order(load_study_task(config, "mmlu_anatomy").val, config.prompt_selection)]
+    assert race_order != data_order and sorted(race_order) == sorted(data_order)
+    view = read_store(run_dir)
+    partial = [c for e in entries for c in e["candidates"] if c["items_scored"] < e["n_val"]]
+    assert partial, "alpha 0.5 on 4-item blocks drops some candidate"
+    for candidate in partial:
+        assert set(view.records(candidate["key"])) == set(race_order[: candidate["items_scored"]])
 
 
 def _with_model(run_dir: Path) -> Any:

@@ -1,4 +1,5 @@
-"""The confidence-bound race: exhaustive winner rule among survivors, blocks scored once, bounded false drops."""
+"""The confidence-bound race: exhaustive winner rule among survivors, blocks scored once, bounded false drops, and
+the finite-set test it drops candidates with (exact level, never weaker than the sign test)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import binom
 
-from medadapt.stats.racing import RaceSchedule, block_ends, race, sign_test_worse
+from medadapt.stats.racing import RaceSchedule, block_ends, race, worse_on_all_items
 
 
 def _scorer(matrix: np.ndarray, calls: list[tuple[int, int, int]] | None = None):
@@ -83,22 +85,91 @@ def test_winner_is_the_exhaustive_rule_among_survivors(seed: int, n_candidates: 
         assert result.chosen == _exhaustive_winner(matrix)
 
 
-def test_the_true_best_is_dropped_less_often_than_alpha() -> None:
-    """Equal true accuracies: any drop of candidate 0 is a false drop; the error split keeps it under alpha."""
+def test_the_exhaustive_winner_is_dropped_less_often_than_alpha() -> None:
+    """Near-equal candidates in random item orders: any drop of the exhaustive winner (on all items) is a false
+    drop, and the error split keeps those under alpha."""
     rng = np.random.default_rng(3)
     false_drops = 0
     runs = 300
     for _ in range(runs):
         matrix = rng.random((11, 200)) < 0.5
+        winner = _exhaustive_winner(matrix)
         result = race(_scorer(matrix), 11, 200, RaceSchedule(first_block=20, alpha=0.05))
-        false_drops += result.candidates[0].dropped_after is not None
+        false_drops += result.candidates[winner].dropped_after is not None
     assert false_drops / runs <= 0.05
 
 
-def test_sign_test_matches_the_binomial_tail() -> None:
-    assert sign_test_worse(0, 0) == 1.0
-    assert sign_test_worse(5, 0) == pytest.approx(0.5**5)
-    assert sign_test_worse(3, 3) > 0.5
+def _drop_chance(leader_total: int, other_total: int, n_items: int, seen: int, level: float) -> float:
+    """Exact chance that `seen` random items of a set with these only-leader / only-other counts give p <= level."""
+    concordant = n_items - leader_total - other_total
+    total = 0.0
+    for x in range(min(leader_total, seen) + 1):
+        for y in range(min(other_total, seen - x) + 1):
+            z = seen - x - y
+            if z > concordant:
+                continue
+            if worse_on_all_items(x, y, n_items - seen) <= level:
+                total += _choose(leader_total, x) * _choose(other_total, y) * _choose(concordant, z)
+    return total / _choose(n_items, seen)
+
+
+def _choose(n: int, k: int) -> float:
+    from math import comb
+
+    return float(comb(n, k))
+
+
+@pytest.mark.parametrize("level", [0.01, 0.05, 0.2])
+def test_the_finite_set_test_has_its_level_under_every_null(level: float) -> None:
+    """Exact over every finite set of 14 items where the other candidate is at least as accurate as the leader,
+    and every number of items seen: the chance of a p-value at or below the level never exceeds it."""
+    n_items = 14
+    worst = 0.0
+    for leader_total in range(n_items + 1):
+        for other_total in range(leader_total, n_items - leader_total + 1):
+            for seen in range(1, n_items):
+                worst = max(worst, _drop_chance(leader_total, other_total, n_items, seen, level))
+    assert worst <= level + 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(leader_only=st.integers(0, 60), other_only=st.integers(0, 60), unseen=st.integers(0, 400))
+def test_the_finite_set_test_is_never_weaker_than_the_sign_test(leader_only: int, other_only: int, unseen: int) -> None:
+    p = worse_on_all_items(leader_only, other_only, unseen)
+    assert 0.0 <= p <= 1.0
+    if leader_only > other_only:
+        assert p <= binom.sf(leader_only - 1, leader_only + other_only, 0.5) + 1e-12
+
+
+def _worse_by_full_search(leader_only: int, other_only: int, unseen: int) -> float:
+    """Reference: the tail maximised over every total number of disagreements the null and the counts allow."""
+    from scipy.stats import hypergeom
+
+    seen = leader_only + other_only
+    tails = [
+        hypergeom.sf(leader_only - 1, total, total // 2, seen)
+        for total in range(seen, seen + unseen + 1)
+        if total // 2 >= leader_only and total - total // 2 >= other_only
+    ]
+    return max(tails, default=0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(other_only=st.integers(0, 40), lead=st.integers(1, 30), unseen=st.integers(0, 120))
+def test_the_finite_set_test_takes_the_maximum_over_every_null(other_only: int, lead: int, unseen: int) -> None:
+    leader_only = other_only + lead
+    assert worse_on_all_items(leader_only, other_only, unseen) == pytest.approx(
+        _worse_by_full_search(leader_only, other_only, unseen), abs=1e-12
+    )
+
+
+def test_the_finite_set_test_knows_when_a_gap_cannot_close() -> None:
+    assert worse_on_all_items(9, 2, 6) == 0.0  # 7 ahead with 6 items left: the other cannot even tie
+    assert worse_on_all_items(9, 2, 7) > 0.0  # it can tie, and a tie may go its way
+    assert worse_on_all_items(0, 0, 50) == 1.0
+    assert worse_on_all_items(5, 0, 10**6) == pytest.approx(0.5**5, rel=1e-3)  # unlimited items: the sign test
+    with pytest.raises(ValueError, match="counts"):
+        worse_on_all_items(1, -1, 3)
 
 
 def test_bad_arguments_are_named() -> None:

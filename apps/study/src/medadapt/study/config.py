@@ -106,11 +106,12 @@ def _setting(value: Any) -> Any:
 
 class Race(_Strict):
     """How a racing selection drops candidates: blocks of validation items growing geometrically, and the chance
-    of ever dropping a candidate that is not worse than the leader (split over every test of the race)."""
+    of ever dropping the candidate exhaustive selection would choose (split over every test of the race;
+    docs/protocol.md#racing-selection)."""
 
     first_block: int = Field(default=32, ge=1, description="validation items in the first block")
     growth: float = Field(default=2.0, ge=1.0, description="each block is this many times the previous one")
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="error allowed for dropping a good candidate")
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="chance allowed of dropping the exhaustive winner")
 
 
 class PromptSelection(_Strict):

@@ -19,7 +19,7 @@ from medadapt.study.model_identity import model_identity, resolve_spec
 from medadapt.study.packed_units import PackedUnit, packs, run_packed
 from medadapt.study.prediction_cache import cache_root as prediction_cache_root
 from medadapt.study.run_dir import shard_name
-from medadapt.study.selection import select_prompt
+from medadapt.study.selection import select_prompt, validation_order
 from medadapt.study.shard_plan import PlanEntry, ShardPlan, Variant, read_shard_plan, write_shard_plan
 from medadapt.study.store import ShardWriter
 from medadapt.study.task_data import TaskSplits, load_study_task
@@ -282,7 +282,8 @@ class TaskRun:
         self.option_tokens = OptionTokenCache(adapter.tokenizer, study.option_policy)
         self.batch_size = execution_of(study, ref).batch_size or study.limits.batch_size
         self.cache_root = prediction_cache_root(study.cache_dir)
-        self.val_ids = [ex.id for ex in splits.val]
+        self.val = validation_order(splits.val, self.selection)
+        self.val_ids = [ex.id for ex in self.val]
         self.knn_index = KnnIndex(splits.train, self.selection.knn_embedder)
         self.entries: list[PlanEntry] = []
 
@@ -330,9 +331,9 @@ class TaskRun:
             grid = knn_choices(grid)
         if len(grid) == 1:
             return grid[0], [], None
-        if self.selection.strategy == "exhaustive" and packs(len(self.splits.val), self.batch_size):
+        if self.selection.strategy == "exhaustive" and packs(len(self.val), self.batch_size):
             self.score_packed(writer, cell, grid)
-        step = _Progress(self.advance, f"select {cell.where}", len(grid) * len(self.splits.val))
+        step = _Progress(self.advance, f"select {cell.where}", len(grid) * len(self.val))
         score = partial(self.score_val, writer, cell, step)
         outcome = select_prompt(grid, self.selection, len(self.val_ids), score, align=self.batch_size)
         chosen = grid[outcome.chosen]
@@ -342,7 +343,7 @@ class TaskRun:
         """Every candidate on every validation item in shared batches (units smaller than a batch); `score_val`
         then finds them stored."""
         packed = [
-            PackedUnit(self.unit("val", cell.setting.shots, cell.decoding, c, self.ref.label), self.splits.val,
+            PackedUnit(self.unit("val", cell.setting.shots, cell.decoding, c, self.ref.label), self.val,
                        cell.picker.for_seed(c.shot_seed))
             for c in grid
         ]
@@ -355,7 +356,7 @@ class TaskRun:
         """One candidate on validation items start..stop-1: its run key and per-item correctness."""
         unit = self.unit("val", cell.setting.shots, cell.decoding, choice, self.ref.label)
         key = run_unit(
-            self.adapter, unit, self.splits.val[start:stop], cell.picker.for_seed(choice.shot_seed), writer,
+            self.adapter, unit, self.val[start:stop], cell.picker.for_seed(choice.shot_seed), writer,
             batch_size=self.batch_size, builder=self.builder, option_tokens=self.option_tokens,
             cache_root=self.cache_root, advance=step,
         )

@@ -1,5 +1,5 @@
 """Prompt selection on validation: every candidate on every item (the study's way), or a race that drops candidates
-confidently worse than the leader (docs/protocol.md#prompt-selection) and keeps the same winner rule."""
+confidently worse than the leader on all items (docs/protocol.md#racing-selection) and keeps the same winner rule."""
 
 from __future__ import annotations
 
@@ -34,6 +34,19 @@ class SelectionOutcome:
             "exhaustive_prompts": self.exhaustive_prompts,
             "chosen": chosen_label,
         }
+
+
+def validation_order(items: Sequence[Any], selection: PromptSelection) -> list[Any]:
+    """The order candidates see validation items in. A race's drop test assumes the items seen so far are a random
+    subset of all of them, which a file's order (sorted by topic, source or difficulty) need not be, so a race
+    takes them in a fixed random order (seeded by `val_seed`; a resumed run sees the same one). Exhaustive
+    selection scores every item, so it keeps the data's order."""
+    if selection.strategy != "racing":
+        return list(items)
+    import numpy as np
+
+    order = np.random.RandomState(selection.val_seed).permutation(len(items))
+    return [items[int(i)] for i in order]
 
 
 def select_prompt(

@@ -2,10 +2,12 @@
 
 Prompt selection scores every candidate on every validation item and keeps the best. Most candidates are clearly
 worse after a fraction of the items, so a race scores all survivors block by block (blocks grow geometrically) and
-drops a candidate once an exact one-sided sign test on its paired disagreements with the current leader says it
-is worse, at a level split (Bonferroni) over every test the race may run. Among the survivors the winner rule is
-the exhaustive one (highest accuracy; ties keep the earliest candidate), so when the exhaustive winner survives —
-which the error split makes likely — the race picks it.
+drops a candidate once an exact test on its paired disagreements with the current leader says it is worse *on all
+the race's items* (the set exhaustive selection would score), at a level split (Bonferroni) over every test the
+race may run. The items seen so far are a uniformly random subset of that finite set when the items come in random
+order, so the test is hypergeometric, not binomial: it knows how few items are left to close a gap. Among the
+survivors the winner rule is the exhaustive one (highest accuracy; ties keep the earliest candidate), so the race
+picks the exhaustive winner unless it dropped it, which happens with probability at most `alpha`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import binom
+from scipy.stats import hypergeom
 
-__all__ = ["CandidateRace", "RaceResult", "RaceSchedule", "block_ends", "race"]
+__all__ = ["CandidateRace", "RaceResult", "RaceSchedule", "block_ends", "race", "worse_on_all_items"]
 
 ScoreBlock = Callable[[int, int, int], Sequence[bool] | NDArray[np.bool_]]
 """score(candidate, start, stop) -> correctness of items start..stop-1 of the shared item order."""
@@ -117,12 +119,29 @@ def best_index(accuracies: Sequence[float], among: Sequence[int]) -> int:
     return best
 
 
-def sign_test_worse(leader_only: int, other_only: int) -> float:
-    """One-sided exact sign test p-value that the other candidate is worse: P(X >= leader_only), X ~ Bin(n, 1/2)."""
-    discordant = leader_only + other_only
-    if discordant == 0:
-        return 1.0
-    return float(binom.sf(leader_only - 1, discordant, 0.5))
+def worse_on_all_items(leader_only: int, other_only: int, unseen: int) -> float:
+    """P-value of "the other candidate is at least as accurate as the leader on all items", from the items seen.
+
+    `leader_only` / `other_only` count the seen items only one of the two got right; `unseen` items are left. If
+    the whole set has a items only the leader gets right and b only the other does (the null: a <= b), the
+    leader's share among the seen disagreements is hypergeometric (a + b items, a of them the leader's, as many
+    drawn as were seen). The p-value is its upper tail at the observed count, maximised over every (a, b) that the
+    null and the counts so far allow. For each total a + b the worst null is the most even split, and the tail
+    grows with the total (towards the binomial sign test, its limit for unlimited items, which it never exceeds),
+    so the maximum is at one of the two largest totals (tests/stats/test_racing.py checks this against the full
+    search). It is 0 when the unseen items cannot close the gap.
+    """
+    if min(leader_only, other_only, unseen) < 0:
+        raise ValueError(f"counts must be >= 0, got {leader_only}, {other_only}, {unseen}")
+    if leader_only <= other_only:
+        return 1.0  # the leader is not ahead: nothing to reject (a p-value of at least 1/2 in any case)
+    seen = leader_only + other_only
+    if leader_only - other_only > unseen:
+        return 0.0
+    largest = seen + unseen
+    totals = np.array([t for t in (largest - 1, largest) if t >= seen and t // 2 >= leader_only])
+    tails = hypergeom.sf(leader_only - 1, totals, totals // 2, seen)
+    return float(np.clip(tails.max(), 0.0, 1.0))
 
 
 def race(score: ScoreBlock, n_candidates: int, n_items: int, schedule: RaceSchedule | None = None) -> RaceResult:
@@ -151,7 +170,7 @@ def race(score: ScoreBlock, n_candidates: int, n_items: int, schedule: RaceSched
         start = end
         if end == n_items or len(alive) == 1:
             break
-        alive = _survivors(correct[:, :end], alive, level, end, dropped)
+        alive = _survivors(correct[:, :end], alive, level, n_items - end, dropped)
         if len(alive) == 1:
             break
     accuracies = [correct[c, : scored[c]].mean() if scored[c] else 0.0 for c in range(n_candidates)]
@@ -171,9 +190,9 @@ def race(score: ScoreBlock, n_candidates: int, n_items: int, schedule: RaceSched
 
 
 def _survivors(
-    correct: NDArray[np.bool_], alive: list[int], level: float, seen: int, dropped: dict[int, tuple[int, int, float]]
+    correct: NDArray[np.bool_], alive: list[int], level: float, unseen: int, dropped: dict[int, tuple[int, int, float]]
 ) -> list[int]:
-    """Drop every candidate that the exact sign test finds worse than the leader on the items seen so far."""
+    """Drop every candidate that the exact test finds worse than the leader on all items, from those seen so far."""
     accuracies = correct.mean(axis=1)
     leader = best_index(list(accuracies), alive)
     keep = []
@@ -183,9 +202,9 @@ def _survivors(
             continue
         leader_only = int(np.sum(correct[leader] & ~correct[candidate]))
         other_only = int(np.sum(correct[candidate] & ~correct[leader]))
-        p = sign_test_worse(leader_only, other_only)
+        p = worse_on_all_items(leader_only, other_only, unseen)
         if p < level:
-            dropped[candidate] = (seen, leader, p)
+            dropped[candidate] = (correct.shape[1], leader, p)
         else:
             keep.append(candidate)
     return keep
