@@ -23,7 +23,9 @@ def print_plan(rows: Sequence[dict[str, Any]], config: StudyConfig, tokens_per_s
     """Per-row table, then totals per phase; hours only when a throughput is known."""
     table = Table(title=f"cost plan of {escape(config.name)}: prompts and tokens to score")
     for column in ("model", "task", "phase", "prompts", "tokens", "racing ≥ prompts", "hours", "racing ≥ hours"):
-        table.add_column(column, justify="right" if column not in ("model", "task", "phase") else "left")
+        text = column in ("model", "task", "phase")
+        # Names fold onto more lines in a narrow console (80 columns when piped) instead of being cut to "smollm…".
+        table.add_column(column, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     for row in rows:
         table.add_row(
             escape(row["model"]), row["task"], row["phase"], f"{row['prompts']:,}",
