@@ -1,15 +1,18 @@
 """Racing prompt selection against exhaustive selection, replayed on recorded per-item results of real models.
 
-1. Record (once, resumable): a real study run (medadapt's own runner and store) of SmolLM2-135M-Instruct and the
-   demo's medical copy on real validation data from ../shared/data — MedMCQA, PubMedQA and an MMLU-medical subject —
-   with exhaustive selection, constrained decoding, zero-shot (the default + 10 grammar formats = 11 candidates)
-   and 3-shot (11 formats × 3 shot seeds = 33 candidates). Every candidate's per-item correctness is in the store.
+1. Record (once, resumable): real study runs (medadapt's own runner and store) of SmolLM2-135M-Instruct and the
+   demo's medical copy on real validation data from ../shared/data, with exhaustive selection, constrained
+   decoding, zero-shot (the default + 10 grammar formats = 11 candidates) and 3-shot (11 formats × 3 shot seeds =
+   33 candidates); every candidate's per-item correctness is in the store. Two recordings: MedMCQA, PubMedQA and
+   MMLU professional medicine with up to `--val-items` validation items, and MedMCQA alone with the paper's
+   `--large-val-items` (500). Each model records in its own process (`--workers` at a time).
 2. Replay: for each (model, task, setting) cell, race the candidates over `--orders` random item orders and compare
    with the exhaustive choice on the same items: forward passes (exact: one per candidate and item scored),
    whether the race picked the exhaustive winner, and the validation-accuracy gap when it did not. Wall time is
-   the exhaustive run's measured seconds per prompt of that cell times the prompts each strategy scores.
+   the recording's measured seconds per prompt times the prompts each strategy scores.
 Rewrites `## selection` in BENCHMARKS.md unless --no-write.
-Run: python bench/selection.py [--run-dir DIR] [--val-items 150] [--orders 200] [--no-write] [--replay-only]
+Run: python bench/selection.py [--run-dir DIR] [--val-items 150] [--large-val-items 500] [--orders 200]
+     [--dtype bfloat16] [--batch-size 16] [--workers 2] [--no-write] [--replay-only]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import platform
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +40,23 @@ SETTINGS: list[Any] = ["zero-shot", {"name": "3-shot", "shots": 3}]
 MODELS = ("smollm2-135m-instruct", "smollm2-135m-medical")
 
 
+@dataclass(frozen=True)
+class Recording:
+    """One recording study: its tasks and validation size, in its own folder of the run directory."""
+
+    folder: str
+    tasks: tuple[str, ...]
+    val_items: int
+    title: str
+
+
 def study_config(
-    data_dir: Path, val_items: int, general: Path, medical: Path, dtype: str, batch_size: int
+    recording: Recording, data_dir: Path, general: Path, medical: Path, dtype: str, batch_size: int
 ) -> dict[str, Any]:
     """The recording study: exhaustive selection only (1 test item per task: the test phase is not measured)."""
     execution = {"dtype": dtype}
     return {
-        "name": "bench-selection",
+        "name": "bench-selection" + (f"-{recording.folder}" if recording.folder else ""),
         "data_dir": str(data_dir),
         "pairs": [
             {
@@ -50,11 +64,11 @@ def study_config(
                 "medical": {"name": MODELS[1], "path": str(medical), "prompt_style": "chat", "execution": execution},
             }
         ],
-        "tasks": list(TASKS),
+        "tasks": list(recording.tasks),
         "settings": SETTINGS,
         "decodings": ["constrained"],
         "prompt_selection": {
-            "mode": "model-specific", "n_formats": 10, "n_shot_seeds": 3, "max_val_items": val_items,
+            "mode": "model-specific", "n_formats": 10, "n_shot_seeds": 3, "max_val_items": recording.val_items,
             "strategy": "exhaustive",
         },
         "medopt": False,
@@ -85,7 +99,9 @@ def record_model(config_data: dict[str, Any], model: str, run_dir: Path, threads
         timing.write_text(json.dumps({"seconds": old["seconds"] + seconds, "prompts": old["prompts"] + prompts}))
 
 
-def record(run_dir: Path, data_dir: Path, val_items: int, dtype: str, batch_size: int, workers: int) -> None:
+def record(
+    recording: Recording, run_dir: Path, data_dir: Path, dtype: str, batch_size: int, workers: int
+) -> None:
     """Record both models, each in run_dir/<model>, `workers` at a time (each process gets its share of the cores)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -95,7 +111,7 @@ def record(run_dir: Path, data_dir: Path, val_items: int, dtype: str, batch_size
     from medadapt.study.demo import build_demo_models, default_demo_cache
 
     general, medical = build_demo_models(default_demo_cache(), tiny=False, console=Console(stderr=True))
-    config_data = study_config(data_dir, val_items, general, medical, dtype, batch_size)
+    config_data = study_config(recording, data_dir, general, medical, dtype, batch_size)
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         done = [pool.submit(record_model, config_data, m, run_dir / m, threads) for m in MODELS]
@@ -216,6 +232,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "bench-selection")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--val-items", type=int, default=150)
+    parser.add_argument("--large-val-items", type=int, default=500, help="MedMCQA alone at this size (0: skip)")
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--first-block", type=int, default=32)
     parser.add_argument("--alpha", type=float, default=0.05)
@@ -227,19 +244,34 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}: this benchmark needs ../shared/data")
-    if not args.replay_only:
-        record(args.run_dir, args.data, args.val_items, args.dtype, args.batch_size, args.workers)
-    model_dirs = [args.run_dir / m for m in MODELS if (args.run_dir / m / "store").is_dir()]
-    recorded = [c for d in model_dirs for c in cells(d)]
-    timings = [json.loads(t.read_text()) for d in model_dirs if (t := d / "bench-timing.json").is_file()]
-    per_prompt = sum(t["seconds"] for t in timings) / max(1, sum(t["prompts"] for t in timings))
+    recordings = [Recording("", TASKS, args.val_items, f"{len(TASKS)} tasks, up to {args.val_items} validation items")]
+    if args.large_val_items:
+        recordings.append(Recording(
+            f"medmcqa-{args.large_val_items}", ("medmcqa",), args.large_val_items,
+            f"MedMCQA with the paper's {args.large_val_items} validation items",
+        ))
     schedule = RaceSchedule(first_block=args.first_block, alpha=args.alpha, align=8)
-    rows = [{**{k: c[k] for k in ("model", "task", "setting")}, **replay(c["matrix"], args.orders, schedule)} for c in recorded]
+    parts = []
+    for recording in recordings:
+        run_dir = args.run_dir / recording.folder
+        if not args.replay_only:
+            record(recording, run_dir, args.data, args.dtype, args.batch_size, args.workers)
+        model_dirs = [run_dir / m for m in MODELS if (run_dir / m / "store").is_dir()]
+        recorded = [c for d in model_dirs for c in cells(d)]
+        timings = [json.loads(t.read_text()) for d in model_dirs if (t := d / "bench-timing.json").is_file()]
+        per_prompt = sum(t["seconds"] for t in timings) / max(1, sum(t["prompts"] for t in timings))
+        rows = [
+            {**{k: c[k] for k in ("model", "task", "setting")}, **replay(c["matrix"], args.orders, schedule)}
+            for c in recorded
+        ]
+        if rows:
+            parts.append(f"**{recording.title}**\n\n" + table(rows, per_prompt, schedule, args.orders))
     body = (
-        f"`python bench/selection.py --val-items {args.val_items} --orders {args.orders} --dtype {args.dtype} "
-        f"--batch-size {args.batch_size}` on {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"SmolLM2-135M-Instruct ({args.dtype}) and the demo's medical copy, constrained decoding, real validation "
-        "items from ../shared/data.\n\n" + table(rows, per_prompt, schedule, args.orders)
+        f"`python bench/selection.py --val-items {args.val_items} --large-val-items {args.large_val_items} "
+        f"--orders {args.orders} --dtype {args.dtype} --batch-size {args.batch_size}` on "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; SmolLM2-135M-Instruct "
+        f"({args.dtype}) and the demo's medical copy, constrained decoding, real validation items from "
+        "../shared/data.\n\n" + "\n\n".join(parts)
     )
     print(body)
     if not args.no_write:
