@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,11 @@ def test_racing_stores_its_race_and_the_report_shows_the_cost(raced: tuple[Path,
         assert entry["selection"]["prompts_scored"] == scored
     html = (run_dir / "report" / "report.html").read_text()
     assert "selection-cost-table" in html
+    dropped = [c for e in entries for c in e["candidates"] if c["dropped_after"] is not None]
+    assert dropped, "alpha 0.5 on 4-item blocks drops some candidate"
+    for candidate in dropped:  # the evidence: when, at what accuracy, by whom
+        shown = f"({candidate['dropped_after']}, {100 * candidate['val_accuracy']:.1f}%, {candidate['dropped_by']})"
+        assert html_escape(candidate["label"]) + " " + html_escape(shown) in html
 
 
 def test_a_race_takes_the_validation_items_in_a_seeded_random_order(
