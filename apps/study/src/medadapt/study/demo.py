@@ -128,10 +128,12 @@ def demo_config(general: Path, medical: Path, *, tiny: bool) -> dict[str, Any]:
 
 def run_demo(out: Path, *, tiny: bool = False, cache_dir: Path | None = None, console: Console) -> Path:
     """Build (or reuse) the two models, run the demo study into `out`, return report.html."""
+    from medadapt.study.run_logging import silence_library_progress_bars
     from medadapt.study.runner import execute_study
 
     if not tiny:
         require_demo_extra()
+    silence_library_progress_bars()
     if not packaged_path("demo_data").is_dir():
         raise StudyError("the demo data is missing from this installation of medadapt-study (demo_data/)")
     cache = Path(cache_dir) if cache_dir is not None else default_demo_cache()

@@ -29,9 +29,10 @@ def run_local(waves: Sequence[Wave], console: Console) -> None:
 
 def _ray_job(job: ModelJob) -> list[str]:
     """A Ray task: one (model, task) job, logging into the run directory like the local executor."""
-    from medadapt.study.run_logging import attach_run_log
+    from medadapt.study.run_logging import attach_run_log, silence_library_progress_bars
 
     attach_run_log(Path(job.run_dir))
+    silence_library_progress_bars()
     import ray
 
     log.info("ray job %s on %s: GPUs %s", job.ref.label, ", ".join(job.tasks), sorted(ray.get_gpu_ids()))

@@ -244,8 +244,10 @@ def rehearse(
     from medadapt.models.registry import registry_overlay
     from medadapt.study.rehearsal_data import build_rehearsal_data
     from medadapt.study.rehearsal_execution import rehearsal_executions
+    from medadapt.study.run_logging import silence_library_progress_bars
     from medadapt.study.runner import execute_study, prepare_run_dir
 
+    silence_library_progress_bars()
     scale = scale or RehearsalScale()
     config = load_config(config_path)
     run_dir = Path(out).resolve()

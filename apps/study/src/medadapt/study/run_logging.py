@@ -1,4 +1,4 @@
-"""The study log: every run writes logs/study.log in its run directory."""
+"""The study log (every run writes logs/study.log in its run directory) and what else a study process prints."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def attach_run_log(run_dir: Path) -> Path:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return path
+
+
+def silence_library_progress_bars() -> None:
+    """Turn off transformers' tqdm bars in this process. It draws one for every model load and save ("Loading
+    weights", "Writing model shards"); a study loads models hundreds of times and shows its own progress, so those
+    bars only garble the console and fill CI logs."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # a study whose adapters do not use transformers
+        return
+    transformers_logging.disable_progress_bar()

@@ -16,7 +16,7 @@ from medadapt.study.manifest import write_manifest
 from medadapt.study.preflight import preflight
 from medadapt.study.run_config import read_run_config
 from medadapt.study.run_dir import MANIFEST_FILE, STUDY_FILE
-from medadapt.study.run_logging import attach_run_log
+from medadapt.study.run_logging import attach_run_log, silence_library_progress_bars
 from medadapt.study.store_check import repair_store
 from medadapt.study.store_files import write_text_atomic
 from medadapt.study.study_plan import plan_waves
@@ -86,6 +86,7 @@ def execute_study(
     run_dir = Path(run_dir).resolve()
     prepare_run_dir(run_dir, config)
     attach_run_log(run_dir)
+    silence_library_progress_bars()
     repair_store(run_dir)
     write_manifest(run_dir, config, executor="ray" if ray_address else "local")
     log.info("study %s in %s", config.name, run_dir)
