@@ -123,6 +123,19 @@ def test_rehearsal_runs_the_whole_grid_and_records_its_overrides(tmp_path: Path)
     assert _statuses(out, "llama-2-7b-chat--medqa") == {"ok"}
 
 
+def test_rehearsal_stands_in_for_the_note_filter_tokenizer_no_pair_brings(tmp_path: Path) -> None:
+    """The default note filter counts n2c2 tokens with Llama-2-7B's tokenizer; without Llama-2-7B in a pair, the
+    rehearsal builds a stand-in for it too instead of stopping on the missing checkpoint."""
+    config = _config(tmp_path, "notes", [{"general": "llama-3-8b", "medical": "openbiollm-8b"}],
+                     ["n2c2_2008-obesity_asthma"], settings=["zero-shot"])
+    out = tmp_path / "run"
+    report = _rehearse(config, out, tmp_path / "cache")
+    assert {row["task"] for row in report["comparisons"]} == {"n2c2_2008-obesity_asthma"}
+    record = json.loads((out / "rehearsal" / "rehearsal.json").read_text(encoding="utf-8"))
+    assert set(record["stand_ins"]) == {"llama-3-8b", "openbiollm-8b", "llama-2-7b"}
+    assert record["stand_ins"]["llama-2-7b"]["family"] == get_model("llama-2-7b").family
+
+
 # paper-llm.yaml's 70B executions: vLLM over 4 GPUs, or transformers spread over 4 GPUs in 4-bit weights.
 VLLM_TP4 = {"engine": "vllm", "tensor_parallel_size": 4, "gpu_memory_utilization": 0.9, "batch_size": 256, "gpus": 4}
 HF_SPREAD = {"engine": "hf", "device_map": "auto", "quantization": "4bit", "gpus": 4}

@@ -198,7 +198,8 @@ def _registry_name(ref: ModelRef, which: str) -> str:
 def stand_in_specs(
     config: StudyConfig, cache: Path, scale: RehearsalScale, console: Console
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Registry name → real spec, and registry name → stand-in spec, for every model of the study."""
+    """Registry name → real spec, and registry name → stand-in spec, for every model of the study (and the note
+    filter's tokenizer model: `note_tokenizer_stand_in`)."""
     from medadapt.study.model_identity import resolve_spec
 
     real: dict[str, Any] = {}
@@ -210,7 +211,32 @@ def stand_in_specs(
                 real[name] = resolve_spec(ref)
                 console.print(f"stand-in for {name}: {real[name].family}/{real[name].adapter}, chat={real[name].chat}")
                 specs[name] = build_stand_in(real[name], cache, scale)
+    note_tokenizer_stand_in(config, specs, cache, scale, console)
     return real, specs
+
+
+def note_tokenizer_stand_in(
+    config: StudyConfig, specs: dict[str, Any], cache: Path, scale: RehearsalScale, console: Console
+) -> None:
+    """Add a stand-in for the note filter's tokenizer when it names a registry model that no pair brings (the
+    study's default is Llama-2-7B's) and the filter applies to one of the config's tasks: the real checkpoint is
+    not on a CPU machine, and the rehearsed filter then counts tokens with the stand-in's tokenizer."""
+    from fnmatch import fnmatchcase
+
+    from medadapt.models import get_model
+
+    rule = config.note_filter
+    if rule is None or rule.tokenizer in specs or Path(rule.tokenizer).expanduser().is_dir():
+        return
+    tasks = [*config.tasks, *config.finetune.tasks]
+    if not any(fnmatchcase(task, pattern) for task in tasks for pattern in rule.tasks):
+        return
+    try:
+        real = get_model(rule.tokenizer)
+    except KeyError:
+        return  # not a registry model: the study's own note-filter error names it
+    console.print(f"stand-in for {rule.tokenizer} (the note filter's tokenizer): {real.family}/{real.adapter}")
+    specs[rule.tokenizer] = build_stand_in(real, cache, scale)
 
 
 def _describe_stand_in(spec: Any) -> dict[str, Any]:
