@@ -110,7 +110,10 @@ class Race(_Strict):
     docs/protocol.md#racing-selection)."""
 
     first_block: int = Field(default=32, ge=1, description="validation items in the first block")
-    growth: float = Field(default=2.0, ge=1.0, description="each block is this many times the previous one")
+    growth: float = Field(
+        default=1.25, ge=1.0,
+        description="each block is this many times the previous one (more, smaller blocks drop candidates sooner)",
+    )
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="chance allowed of dropping the exhaustive winner")
 
 

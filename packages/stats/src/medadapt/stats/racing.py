@@ -31,7 +31,7 @@ class RaceSchedule:
     """Block sizes and the error allowed for dropping a candidate that is in fact at least as good as the leader."""
 
     first_block: int = 32
-    growth: float = 2.0
+    growth: float = 1.25
     alpha: float = 0.05
     align: int = 1
 
