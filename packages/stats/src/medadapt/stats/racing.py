@@ -145,7 +145,10 @@ def worse_on_all_items(leader_only: int, other_only: int, unseen: int) -> float:
 
 
 def race(score: ScoreBlock, n_candidates: int, n_items: int, schedule: RaceSchedule | None = None) -> RaceResult:
-    """Race `n_candidates` over `n_items` items in order; return the winner among the survivors and the evidence."""
+    """Race `n_candidates` over `n_items` items in order; return the winner among the survivors and the evidence.
+
+    The bound on dropping the exhaustive winner holds when the item order is random: shuffle items that come
+    sorted (by topic, source, difficulty) before racing them."""
     schedule = schedule or RaceSchedule()
     if n_candidates < 1:
         raise ValueError(f"a race needs at least one candidate, got {n_candidates}")
