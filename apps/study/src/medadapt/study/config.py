@@ -188,6 +188,12 @@ class NoteFilter(_Strict):
     max_tokens: int = Field(default=3000, ge=1)
     splits: list[Split] = Field(default_factory=lambda: list[Split](["test"]), description="the study: test only")
 
+    def applies_to(self, task: str) -> bool:
+        """Whether the filter covers this task (one of its fnmatch patterns matches the name)."""
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(task, pattern) for pattern in self.tasks)
+
 
 class StudyConfig(_Strict):
     """One comparison study: pairs × tasks × settings × decodings, prompt selection, medopt, fine-tuning, stats."""

@@ -6,7 +6,6 @@ The filter needs a tokenizer, so medadapt-prompts' loaders leave it to the study
 from __future__ import annotations
 
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ def note_text(task: str, example: Any) -> str:
 
 def filter_long_notes(rule: NoteFilter | None, splits: TaskSplits) -> TaskSplits:
     """Leave out the notes longer than `rule.max_tokens` in the rule's splits; the count goes to `splits.filtered`."""
-    if rule is None or not any(fnmatchcase(splits.task, pattern) for pattern in rule.tasks):
+    if rule is None or not rule.applies_to(splits.task):
         return splits
     count = token_counter(rule.tokenizer)
     reason = f"longer than {rule.max_tokens} tokens ({rule.tokenizer} tokenizer)"

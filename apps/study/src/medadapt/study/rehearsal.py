@@ -221,15 +221,12 @@ def note_tokenizer_stand_in(
     """Add a stand-in for the note filter's tokenizer when it names a registry model that no pair brings (the
     study's default is Llama-2-7B's) and the filter applies to one of the config's tasks: the real checkpoint is
     not on a CPU machine, and the rehearsed filter then counts tokens with the stand-in's tokenizer."""
-    from fnmatch import fnmatchcase
-
     from medadapt.models import get_model
 
     rule = config.note_filter
     if rule is None or rule.tokenizer in specs or Path(rule.tokenizer).expanduser().is_dir():
         return
-    tasks = [*config.tasks, *config.finetune.tasks]
-    if not any(fnmatchcase(task, pattern) for task in tasks for pattern in rule.tasks):
+    if not any(rule.applies_to(task) for task in [*config.tasks, *config.finetune.tasks]):
         return
     try:
         real = get_model(rule.tokenizer)
